@@ -1,0 +1,48 @@
+// The `tidelog` command line. Each command lives in its own module; this file only wires them
+// into yargs and turns outcomes into exit codes: 0 success, 1 failure, 2 bad usage.
+import yargs from 'yargs';
+import { benchCommand } from './benchCommand.js';
+import { inspectCommand } from './inspectCommand.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** A command's way to say how it ended without calling process.exit (which would cut stdout short). */
+export interface CommandOutcome {
+  exitCode: number;
+}
+
+/** Bad flags or arguments: reported in one line with exit code 2. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const outcome: CommandOutcome = { exitCode: EXIT_OK };
+  const parser = yargs(argv)
+    .scriptName('tidelog')
+    .usage('$0 <command> [options]')
+    .command(inspectCommand(outcome))
+    .command(benchCommand(outcome))
+    .demandCommand(1, 'name a command; see --help')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((message, error) => {
+      // Throwing here stops yargs before any handler runs with arguments it refused.
+      if (error !== undefined && error !== null) throw error;
+      throw new UsageError(message);
+    })
+    .exitProcess(false);
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`tidelog: ${message}\n`);
+    return error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+  }
+  return outcome.exitCode;
+}

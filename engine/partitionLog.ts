@@ -1,0 +1,730 @@
+// One partition's log: an ordered set of segments, a log start offset and a log end offset.
+//
+// Writes: append() validates the record set and assigns offsets synchronously (so the order of
+// calls is the order in the log), then queues the batches for the single writer. The writer
+// takes every queued append it can (up to one writev's worth), rolls segments when needed,
+// writes with one writev and, under flush-per-append, one fdatasync for the whole group: that is
+// group commit. An append resolves once its bytes are written (and synced, per policy).
+//
+// Reads: read() finds the segment by binary search over base offsets, then the segment's sparse
+// index; every returned batch has passed its CRC and chain checks.
+//
+// Control operations (flush, truncate, delete below, close) go through the same queue, so they
+// never interleave with a write.
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDirectory } from '../segments/checkpointFile.js';
+import {
+  ATTRIBUTE_LOG_APPEND_TIME,
+  ATTRIBUTES_OFFSET,
+  BASE_OFFSET_OFFSET,
+  CRC_OFFSET,
+  LOG_OVERHEAD,
+  MAX_TIMESTAMP_OFFSET,
+  PARTITION_LEADER_EPOCH_OFFSET,
+  checkBatch,
+  computeBatchCrc,
+  decodeRecords,
+  writeInt64FromNumber,
+} from '../segments/recordBatch.js';
+import { UnsupportedCompressionError } from '../segments/compression.js';
+import { CorruptBatchError, LogSegment, type BatchChainRules, type PendingBatch, type SegmentResources } from '../segments/logSegment.js';
+import { DELETED_SUFFIX, parseSegmentFileName } from '../segments/segmentNames.js';
+import type { Clock } from './clock.js';
+import { InvalidRecordsError, LogClosedError, OffsetOutOfRangeError, StorageError } from './errors.js';
+import { LeaderEpochCache } from './leaderEpochCache.js';
+import { hasContiguousOffsets, maxIndexEntries, type LogConfig } from './logConfig.js';
+import type { Logger } from './logger.js';
+
+/** One writev takes at most this many buffers (Linux IOV_MAX is 1024). */
+const MAX_BUFFERS_PER_WRITE = 1024;
+/** One group of appends carries at most this many bytes before the writer writes it. */
+const MAX_BYTES_PER_WRITE = 32 * 1024 * 1024;
+const INT32_MAX = 0x7fffffff;
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+  /** The broker time stamped into LogAppendTime batches, else -1. */
+  logAppendTimeMs: number;
+  logStartOffset: number;
+}
+
+export interface LogReadResult {
+  /** Whole batches; empty when there is nothing at or after the offset (yet). */
+  records: Buffer;
+  logStartOffset: number;
+  logEndOffset: number;
+}
+
+export interface RecoveryReport {
+  segmentsScanned: number;
+  bytesScanned: number;
+  truncatedBytes: number;
+  /** Offsets that were in the dropped bytes, as far as their headers could be read. */
+  droppedOffsets: { from: number; to: number | null } | null;
+}
+
+export interface PartitionLogOptions {
+  dir: string;
+  config: LogConfig;
+  resources: SegmentResources;
+  clock: Clock;
+  logger: Logger;
+  /** Every offset below this was flushed and checked before; recovery scans from its segment. */
+  recoveryPoint: number;
+  /** Whether the last stop was clean (no scan needed). */
+  cleanShutdown: boolean;
+  /** The log start offset saved by DeleteRecords or retention, if any. */
+  logStartOffset?: number;
+  /** The leader epoch this log appends under (0 for a single node). */
+  leaderEpoch?: number;
+}
+
+interface QueuedAppend {
+  kind: 'append';
+  batches: PendingBatch[];
+  bytes: number;
+  result: AppendResult;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
+interface QueuedControl {
+  kind: 'control';
+  run: () => Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+type QueuedOperation = QueuedAppend | QueuedControl;
+
+export class PartitionLog {
+  readonly dir: string;
+  readonly config: LogConfig;
+  private readonly resources: SegmentResources;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly epochs: LeaderEpochCache;
+  private readonly rules: BatchChainRules;
+  private leaderEpoch: number;
+
+  private segments: LogSegment[] = [];
+  private logStart = 0;
+  /** Next offset handed out by append(); runs ahead of the written end while appends queue. */
+  private nextOffsetToAssign = 0;
+  /** Offset after the last written batch: what reads can see. */
+  private logEnd = 0;
+  private recoveryPointOffset = 0;
+  private queue: QueuedOperation[] = [];
+  private queuedBytes = 0;
+  private readonly roomWaiters: Array<() => void> = [];
+  private writerRunning = false;
+  private truncations = 0;
+  private closed = false;
+  private failedWith: Error | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private readonly pendingDeletes = new Set<NodeJS.Timeout>();
+  recovery: RecoveryReport | null = null;
+
+  private constructor(options: PartitionLogOptions, epochs: LeaderEpochCache) {
+    this.dir = options.dir;
+    this.config = options.config;
+    this.resources = options.resources;
+    this.clock = options.clock;
+    this.logger = options.logger;
+    this.epochs = epochs;
+    this.leaderEpoch = options.leaderEpoch ?? 0;
+    const contiguousOffsets = hasContiguousOffsets(options.config);
+    this.rules = { contiguousOffsets, expectedEpoch: (offset) => this.epochs.epochFor(offset) };
+  }
+
+  static async open(options: PartitionLogOptions): Promise<PartitionLog> {
+    await mkdir(options.dir, { recursive: true });
+    const log = new PartitionLog(options, await LeaderEpochCache.load(options.dir));
+    await log.load(options);
+    if (options.config.flush.mode === 'interval') {
+      log.flushTimer = setInterval(() => {
+        log.flush().catch((error: unknown) => log.logger.error('periodic flush failed', { dir: log.dir, error: String(error) }));
+      }, options.config.flush.intervalMs);
+      log.flushTimer.unref();
+    }
+    return log;
+  }
+
+  get logStartOffset(): number {
+    return this.logStart;
+  }
+
+  /** Offset after the last written batch. On a single node this is also the high watermark. */
+  get logEndOffset(): number {
+    return this.logEnd;
+  }
+
+  get recoveryPoint(): number {
+    return this.recoveryPointOffset;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  get sizeBytes(): number {
+    return this.segments.reduce((sum, segment) => sum + segment.sizeBytes, 0);
+  }
+
+  segmentBaseOffsets(): number[] {
+    return this.segments.map((segment) => segment.baseOffset);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Opening and recovery
+
+  private segmentLimits(): { indexIntervalBytes: number; maxIndexEntries: number } {
+    return { indexIntervalBytes: this.config.indexIntervalBytes, maxIndexEntries: maxIndexEntries(this.config) };
+  }
+
+  private async load(options: PartitionLogOptions): Promise<void> {
+    const bases: number[] = [];
+    for (const name of await readdir(this.dir)) {
+      if (name.endsWith(DELETED_SUFFIX) || name.endsWith('.tmp')) {
+        // Leftovers of a deletion or checkpoint interrupted by a crash.
+        await rm(join(this.dir, name), { force: true });
+        continue;
+      }
+      const parsed = parseSegmentFileName(name);
+      if (parsed?.kind === 'log') bases.push(parsed.baseOffset);
+    }
+    bases.sort((a, b) => a - b);
+    for (const base of bases) this.segments.push(await LogSegment.existing(this.dir, base, this.segmentLimits(), this.resources));
+
+    if (!options.cleanShutdown && this.segments.length > 0) await this.recover(options.recoveryPoint);
+
+    if (this.segments.length === 0) {
+      const base = options.logStartOffset ?? 0;
+      this.segments.push(await LogSegment.create(this.dir, base, this.segmentLimits(), this.resources));
+      await fsyncDirectory(this.dir);
+    }
+    let active = this.segments[this.segments.length - 1]!;
+    try {
+      await active.loadTail();
+    } catch (error) {
+      if (!(error instanceof CorruptBatchError)) throw error;
+      // A clean stop promised a sound tail, but the bytes rotted since: recover that segment.
+      this.logger.warn('active segment is corrupt despite a clean shutdown; recovering it', { file: error.file, position: error.position, problem: error.problem });
+      await this.recover(active.baseOffset);
+      active = this.segments[this.segments.length - 1]!;
+      await active.loadTail();
+    }
+    await active.reopenForAppend();
+    this.logEnd = active.nextOffset;
+    this.nextOffsetToAssign = this.logEnd;
+    this.logStart = Math.min(Math.max(options.logStartOffset ?? 0, this.segments[0]!.baseOffset), this.logEnd);
+    this.recoveryPointOffset = options.cleanShutdown ? this.logEnd : Math.min(options.recoveryPoint, this.logEnd);
+    if (this.epochs.latestEpoch === null || this.epochs.latestEpoch < this.leaderEpoch) await this.epochs.assign(this.leaderEpoch, this.logEnd);
+  }
+
+  /**
+   * Scans every segment from the one holding the recovery point: each batch's lengths, CRC,
+   * offsets and epoch. At the first bad byte the log is cut there and later segments go.
+   */
+  private async recover(recoveryPoint: number): Promise<void> {
+    let first = 0;
+    for (let i = 0; i < this.segments.length; i++) if (this.segments[i]!.baseOffset <= recoveryPoint) first = i;
+    const report: RecoveryReport = { segmentsScanned: 0, bytesScanned: 0, truncatedBytes: 0, droppedOffsets: null };
+    let expectedNext: number | null = null;
+    for (let i = first; i < this.segments.length; i++) {
+      const segment = this.segments[i]!;
+      if (expectedNext !== null && (segment.baseOffset < expectedNext || (this.rules.contiguousOffsets && segment.baseOffset !== expectedNext && !segment.isEmpty))) {
+        await this.dropSegmentsFrom(i, report, `segment ${segment.baseOffset} does not follow offset ${expectedNext - 1}`, expectedNext);
+        break;
+      }
+      const before = segment.sizeBytes;
+      const scan = await segment.scan(this.rules, { truncate: true, fileSizeBytes: before });
+      report.segmentsScanned++;
+      report.bytesScanned += scan.validBytes;
+      if (scan.failure !== null) {
+        report.truncatedBytes += before - scan.validBytes;
+        report.droppedOffsets = { from: scan.nextOffset, to: null };
+        this.logger.warn('recovery truncated a torn or corrupt log tail', {
+          file: segment.logPath,
+          position: scan.failure.position,
+          problem: scan.failure.problem,
+          detail: scan.failure.detail,
+          droppedBytes: before - scan.validBytes,
+          droppedFromOffset: scan.nextOffset,
+        });
+        if (i + 1 < this.segments.length) await this.dropSegmentsFrom(i + 1, report, 'they follow a truncated segment', scan.nextOffset);
+        break;
+      }
+      if (i < this.segments.length - 1) await segment.writeIndexes();
+      expectedNext = scan.nextOffset;
+    }
+    this.recovery = report;
+    this.logger.info('recovered partition log', { dir: this.dir, ...report, droppedOffsets: JSON.stringify(report.droppedOffsets) });
+  }
+
+  private async dropSegmentsFrom(index: number, report: RecoveryReport, reason: string, droppedFrom: number): Promise<void> {
+    const dropped = this.segments.splice(index);
+    let bytes = 0;
+    for (const segment of dropped) {
+      bytes += segment.sizeBytes;
+      for (const path of await segment.markDeleted()) await rm(path, { force: true });
+    }
+    report.truncatedBytes += bytes;
+    report.droppedOffsets = { from: droppedFrom, to: null };
+    this.logger.warn('recovery deleted segments', { dir: this.dir, reason, segments: dropped.map((s) => s.baseOffset).join(','), droppedBytes: bytes, droppedFromOffset: droppedFrom });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Appending
+
+  /**
+   * Appends a record set (one or more v2 batches, as a producer sent them). The log takes the
+   * buffer: offsets and the leader epoch are written into it in place (neither is covered by the
+   * CRC). Refuses the whole set with InvalidRecordsError if any batch is bad; nothing is written then.
+   */
+  async append(records: Buffer): Promise<AppendResult> {
+    this.assertWritable();
+    const batches = this.validate(records, false);
+    if (this.queue.length > 0 && (this.queuedBytes + records.length > this.config.maxQueuedAppendBytes || this.roomWaiters.length > 0)) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      this.assertWritable();
+    }
+    const logAppendTime = this.config.messageTimestampType === 'LogAppendTime' ? this.clock.nowMs() : -1;
+    const baseOffset = this.nextOffsetToAssign;
+    for (const batch of batches) {
+      const delta = batch.lastOffset - batch.baseOffset;
+      batch.baseOffset = this.nextOffsetToAssign;
+      batch.lastOffset = batch.baseOffset + delta;
+      this.nextOffsetToAssign = batch.lastOffset + 1;
+      writeInt64FromNumber(batch.buffer, BASE_OFFSET_OFFSET, batch.baseOffset);
+      batch.buffer.writeInt32BE(this.leaderEpoch, PARTITION_LEADER_EPOCH_OFFSET);
+      if (logAppendTime >= 0) {
+        // LogAppendTime: the broker's clock replaces the producer's, so the CRC must be redone.
+        batch.buffer.writeInt16BE(batch.buffer.readInt16BE(ATTRIBUTES_OFFSET) | ATTRIBUTE_LOG_APPEND_TIME, ATTRIBUTES_OFFSET);
+        writeInt64FromNumber(batch.buffer, MAX_TIMESTAMP_OFFSET, logAppendTime);
+        batch.buffer.writeUInt32BE(computeBatchCrc(batch.buffer), CRC_OFFSET);
+        batch.maxTimestamp = logAppendTime;
+      }
+    }
+    const result: AppendResult = { baseOffset, lastOffset: this.nextOffsetToAssign - 1, logAppendTimeMs: logAppendTime, logStartOffset: this.logStart };
+    return this.enqueueAppend(batches, records.length, result);
+  }
+
+  /**
+   * Appends batches that already carry their offsets and epochs (a follower copying its leader,
+   * or the cleaner). Offsets must be above the log end and increase; otherwise the whole set is
+   * refused with 'offsets-out-of-order'.
+   */
+  async appendWithOffsets(records: Buffer): Promise<AppendResult> {
+    this.assertWritable();
+    const batches = this.validate(records, true);
+    let previousLast = this.nextOffsetToAssign - 1;
+    for (let i = 0; i < batches.length; i++) {
+      const batch = batches[i]!;
+      const gapNotAllowed = this.rules.contiguousOffsets && batch.baseOffset !== previousLast + 1;
+      if (batch.baseOffset <= previousLast || gapNotAllowed) {
+        throw new InvalidRecordsError('offsets-out-of-order', `batch base offset ${batch.baseOffset} does not follow ${previousLast}`, i);
+      }
+      const epoch = batch.buffer.readInt32BE(PARTITION_LEADER_EPOCH_OFFSET);
+      if (epoch < this.leaderEpoch) throw new InvalidRecordsError('offsets-out-of-order', `batch leader epoch ${epoch} is below the log's ${this.leaderEpoch}`, i);
+      previousLast = batch.lastOffset;
+    }
+    const first = batches[0]!;
+    const result: AppendResult = { baseOffset: first.baseOffset, lastOffset: previousLast, logAppendTimeMs: -1, logStartOffset: this.logStart };
+    this.nextOffsetToAssign = previousLast + 1;
+    return this.enqueueAppend(batches, records.length, result);
+  }
+
+  private assertWritable(): void {
+    if (this.closed) throw new LogClosedError(`log ${this.dir} is closed`);
+    if (this.failedWith !== null) throw new StorageError(`log ${this.dir} stopped after a failed fsync; restart to recover`, { cause: this.failedWith });
+  }
+
+  /** Checks every batch of a produced record set; returns them as pending batches (offsets as sent). */
+  private validate(records: Buffer, keepOffsets: boolean): PendingBatch[] {
+    if (records.length === 0) throw new InvalidRecordsError('empty', 'the record set holds no batch', 0);
+    const batches: PendingBatch[] = [];
+    let position = 0;
+    while (position < records.length) {
+      const index = batches.length;
+      if (records.length - position > 16 && records.readInt8(position + 16) !== 2 && records.readInt8(position + 16) >= 0 && records.readInt8(position + 16) < 2) {
+        throw new InvalidRecordsError('unsupported-magic', `magic ${records.readInt8(position + 16)} (legacy message set); only record batch v2 is stored`, index);
+      }
+      const check = checkBatch(records, position, records.length, { maxBatchBytes: INT32_MAX });
+      if (!check.ok) throw new InvalidRecordsError('corrupt', `${check.problem}: ${check.detail}`, index);
+      if (check.size > this.config.maxMessageBytes) {
+        throw new InvalidRecordsError('too-large', `batch of ${check.size} bytes exceeds max.message.bytes ${this.config.maxMessageBytes}`, index);
+      }
+      if (check.size > this.config.segmentBytes) {
+        throw new InvalidRecordsError('too-large', `batch of ${check.size} bytes exceeds segment.bytes ${this.config.segmentBytes}`, index);
+      }
+      const header = check.header;
+      batches.push({
+        // Batches stay views into the caller's buffer: no copy on the append path.
+        buffer: records.subarray(position, position + check.size),
+        baseOffset: keepOffsets ? header.baseOffset : 0,
+        lastOffset: (keepOffsets ? header.baseOffset : 0) + header.lastOffsetDelta,
+        maxTimestamp: header.maxTimestamp,
+      });
+      position += check.size;
+    }
+    return batches;
+  }
+
+  private enqueueAppend(batches: PendingBatch[], bytes: number, result: AppendResult): Promise<AppendResult> {
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.queue.push({ kind: 'append', batches, bytes, result, resolve, reject });
+      this.queuedBytes += bytes;
+      this.startWriter();
+    });
+  }
+
+  private enqueueControl(run: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'control', run, resolve, reject });
+      this.startWriter();
+    });
+  }
+
+  private startWriter(): void {
+    if (this.writerRunning) return;
+    this.writerRunning = true;
+    // The writer reports every failure to the operations it ran; it never rejects itself.
+    void this.runWriter().finally(() => {
+      this.writerRunning = false;
+      if (this.queue.length > 0) this.startWriter();
+    });
+  }
+
+  private async runWriter(): Promise<void> {
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      if (head.kind === 'control') {
+        this.queue.shift();
+        try {
+          await head.run();
+          head.resolve();
+        } catch (error) {
+          head.reject(error);
+        }
+        continue;
+      }
+      const group: QueuedAppend[] = [];
+      let buffers = 0;
+      let bytes = 0;
+      while (this.queue.length > 0) {
+        const next = this.queue[0]!;
+        if (next.kind !== 'append') break;
+        if (group.length > 0 && (buffers + next.batches.length > MAX_BUFFERS_PER_WRITE || bytes + next.bytes > MAX_BYTES_PER_WRITE)) break;
+        this.queue.shift();
+        group.push(next);
+        buffers += next.batches.length;
+        bytes += next.bytes;
+      }
+      this.queuedBytes -= bytes;
+      this.wakeRoomWaiters();
+      try {
+        await this.writeGroup(group);
+      } catch (error) {
+        this.failQueuedAppends(group, error);
+      }
+    }
+  }
+
+  private wakeRoomWaiters(): void {
+    while (this.roomWaiters.length > 0 && this.queuedBytes < this.config.maxQueuedAppendBytes) this.roomWaiters.shift()!();
+  }
+
+  /** Writes one group of appends, rolling segments between batches where a limit says so. */
+  private async writeGroup(group: QueuedAppend[]): Promise<void> {
+    let pending: PendingBatch[] = [];
+    let pendingBytes = 0;
+    for (const append of group) {
+      for (const batch of append.batches) {
+        const active = this.activeSegment();
+        if (this.shouldRoll(active, pendingBytes, batch)) {
+          if (pending.length > 0) await this.writeToActive(pending);
+          pending = [];
+          pendingBytes = 0;
+          await this.roll(batch.baseOffset);
+        }
+        pending.push(batch);
+        pendingBytes += batch.buffer.length;
+      }
+    }
+    if (pending.length > 0) await this.writeToActive(pending);
+    if (this.config.flush.mode === 'every-append') {
+      try {
+        await this.activeSegment().flush();
+      } catch (error) {
+        this.failedWith = error as Error;
+        throw error;
+      }
+      this.recoveryPointOffset = this.logEnd;
+    }
+    for (const append of group) append.resolve({ ...append.result, logStartOffset: this.logStart });
+  }
+
+  private shouldRoll(active: LogSegment, pendingBytes: number, batch: PendingBatch): boolean {
+    const sizeAfter = active.sizeBytes + pendingBytes;
+    if (sizeAfter === 0) return false; // an empty segment takes any batch that passed validation
+    if (sizeAfter + batch.buffer.length > this.config.segmentBytes) return true;
+    if (active.rollStartMs !== null && this.clock.nowMs() - active.rollStartMs >= this.config.segmentMs) return true;
+    if (active.indexIsFull) return true;
+    return batch.lastOffset - active.baseOffset > INT32_MAX;
+  }
+
+  private async writeToActive(batches: PendingBatch[]): Promise<void> {
+    const active = this.activeSegment();
+    const epoch = batches[0]!.buffer.readInt32BE(PARTITION_LEADER_EPOCH_OFFSET);
+    if (this.epochs.latestEpoch === null || epoch > this.epochs.latestEpoch) await this.epochs.assign(epoch, batches[0]!.baseOffset);
+    try {
+      await active.writeBatches(batches);
+    } catch (error) {
+      throw new StorageError(`writing ${batches.length} batches to ${active.logPath} failed: ${String(error)}`, { cause: error });
+    }
+    if (active.rollStartMs === null) active.rollStartMs = this.clock.nowMs();
+    this.logEnd = batches[batches.length - 1]!.lastOffset + 1;
+  }
+
+  private async roll(newBaseOffset: number): Promise<void> {
+    const previous = this.activeSegment();
+    await previous.seal();
+    const next = await LogSegment.create(this.dir, newBaseOffset, this.segmentLimits(), this.resources);
+    this.segments.push(next);
+    await fsyncDirectory(this.dir);
+    // Everything in the sealed segment is now synced, indexes included.
+    this.recoveryPointOffset = Math.max(this.recoveryPointOffset, previous.nextOffset);
+    this.logger.info('rolled segment', { dir: this.dir, sealed: previous.baseOffset, sealedBytes: previous.sizeBytes, next: newBaseOffset });
+  }
+
+  /** A write failed: the failed group and every append queued behind it are refused, offsets rewound. */
+  private failQueuedAppends(group: QueuedAppend[], error: unknown): void {
+    const storageError = error instanceof StorageError ? error : new StorageError(`append to ${this.dir} failed: ${String(error)}`, { cause: error });
+    this.logger.error('append failed; queued appends refused', { dir: this.dir, error: storageError.message });
+    for (const append of group) append.reject(storageError);
+    const remaining: QueuedOperation[] = [];
+    for (const operation of this.queue) {
+      if (operation.kind === 'append') {
+        this.queuedBytes -= operation.bytes;
+        operation.reject(storageError);
+      } else {
+        remaining.push(operation);
+      }
+    }
+    this.queue = remaining;
+    this.nextOffsetToAssign = this.logEnd;
+    this.wakeRoomWaiters();
+  }
+
+  private activeSegment(): LogSegment {
+    const active = this.segments[this.segments.length - 1];
+    if (active === undefined) throw new Error(`log ${this.dir} has no segment`);
+    return active;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reading
+
+  private segmentIndexFor(offset: number): number {
+    let low = 0;
+    let high = this.segments.length - 1;
+    let found = 0;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.segments[middle]!.baseOffset <= offset) {
+        found = middle;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Whole batches from the one holding `offset`, up to `maxBytes` (but at least one batch when
+   * there is data), never past `maxOffset` (exclusive; defaults to the log end).
+   */
+  async read(offset: number, maxBytes: number, options: { maxOffset?: number } = {}): Promise<LogReadResult> {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(maxBytes) || maxBytes < 0) {
+      throw new RangeError(`read needs integer offset and non-negative integer maxBytes, got ${offset} and ${maxBytes}`);
+    }
+    for (let attempt = 0; ; attempt++) {
+      const truncationsBefore = this.truncations;
+      try {
+        return await this.readOnce(offset, maxBytes, options.maxOffset ?? this.logEnd);
+      } catch (error) {
+        // A truncation or deletion that raced this read can make bytes vanish under it; retry once
+        // against the new state rather than report corruption that is not there.
+        const raced = this.truncations !== truncationsBefore || (error as NodeJS.ErrnoException).code === 'ENOENT';
+        if (!raced || attempt > 0) throw error;
+      }
+    }
+  }
+
+  private async readOnce(offset: number, maxBytes: number, maxOffset: number): Promise<LogReadResult> {
+    if (offset < this.logStart || offset > this.logEnd) throw new OffsetOutOfRangeError(offset, this.logStart, this.logEnd);
+    const empty = { records: Buffer.alloc(0), logStartOffset: this.logStart, logEndOffset: this.logEnd };
+    if (offset >= maxOffset) return empty;
+    const segments = this.segments;
+    for (let i = this.segmentIndexFor(offset); i < segments.length; i++) {
+      const segment = segments[i]!;
+      const result = await segment.read(Math.max(offset, segment.baseOffset), maxBytes, this.rules);
+      if (result.records.length === 0) continue;
+      return { records: trimToOffset(result.records, maxOffset), logStartOffset: this.logStart, logEndOffset: this.logEnd };
+    }
+    return empty;
+  }
+
+  /**
+   * The first offset at or after the log start whose record timestamp is >= `timestamp`, with that
+   * record's timestamp; null when no record is that recent. Records of batches whose codec we
+   * cannot decode are answered with the batch's base offset and max timestamp.
+   */
+  async readByTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number } | null> {
+    for (const segment of this.segments) {
+      if (segment.isEmpty || (await segment.maxTimestamp()) < timestamp) continue;
+      let fromOffset = Math.max(this.logStart, segment.baseOffset);
+      for (;;) {
+        const found = await segment.findBatchByTimestamp(timestamp, fromOffset);
+        if (found === null) break;
+        const batch = await segment.readBatchAt(found.position, found.header.batchLength + LOG_OVERHEAD);
+        try {
+          for (const record of decodeRecords(batch)) {
+            if (record.offset >= fromOffset && record.timestamp >= timestamp) return { offset: record.offset, timestamp: record.timestamp };
+          }
+        } catch (error) {
+          if (!(error instanceof UnsupportedCompressionError)) throw error;
+          return { offset: Math.max(found.header.baseOffset, fromOffset), timestamp: found.header.maxTimestamp };
+        }
+        // Every qualifying record of this batch sits below the log start: look further on.
+        fromOffset = found.header.baseOffset + found.header.lastOffsetDelta + 1;
+      }
+    }
+    return null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Flush, truncation, retention, close
+
+  /** Syncs everything written so far; afterwards the recovery point is the log end. */
+  flush(): Promise<void> {
+    return this.enqueueControl(async () => {
+      const end = this.logEnd;
+      try {
+        await this.activeSegment().flush();
+      } catch (error) {
+        this.failedWith = error as Error;
+        throw new StorageError(`fsync of ${this.activeSegment().logPath} failed`, { cause: error });
+      }
+      this.recoveryPointOffset = Math.max(this.recoveryPointOffset, end);
+    });
+  }
+
+  /**
+   * Removes every batch at or after the one holding `offset`; the log end becomes that batch's
+   * base offset. Used when a follower diverged from its leader.
+   */
+  truncateTo(offset: number): Promise<void> {
+    return this.enqueueControl(async () => {
+      if (offset >= this.logEnd) return;
+      if (offset < this.logStart) throw new RangeError(`cannot truncate to ${offset}, below the log start ${this.logStart}`);
+      this.truncations++;
+      const keepIndex = this.segmentIndexFor(offset);
+      const removed = this.segments.splice(keepIndex + 1);
+      for (const segment of removed) this.scheduleDeletion(await segment.markDeleted());
+      const kept = this.activeSegment();
+      const newEnd = await kept.truncateFrom(offset, this.rules);
+      if (!kept.isActive) await kept.reopenForAppend();
+      this.logEnd = newEnd;
+      this.nextOffsetToAssign = newEnd;
+      this.recoveryPointOffset = Math.min(this.recoveryPointOffset, newEnd);
+      await this.epochs.truncateFromEnd(newEnd);
+      if (this.epochs.latestEpoch === null) await this.epochs.assign(this.leaderEpoch, newEnd);
+      this.logger.info('truncated log', { dir: this.dir, requested: offset, logEndOffset: newEnd, segmentsRemoved: removed.length });
+    });
+  }
+
+  /**
+   * Retention and DeleteRecords: moves the log start offset up to `offset` (at most the log end)
+   * and deletes every sealed segment whose offsets are all below it. The active segment stays.
+   * Deleted files are renamed to `.deleted` at once and removed after file.delete.delay.ms.
+   */
+  deleteSegmentsBelow(offset: number): Promise<{ segmentsDeleted: number; bytesDeleted: number }> {
+    let outcome = { segmentsDeleted: 0, bytesDeleted: 0 };
+    return this.enqueueControl(async () => {
+      const target = Math.min(offset, this.logEnd);
+      if (target > this.logStart) this.logStart = target;
+      let count = 0;
+      while (count < this.segments.length - 1 && this.segments[count + 1]!.baseOffset <= this.logStart) count++;
+      const doomed = this.segments.slice(0, count);
+      this.segments = this.segments.slice(count);
+      let bytes = 0;
+      for (const segment of doomed) {
+        bytes += segment.sizeBytes;
+        this.scheduleDeletion(await segment.markDeleted());
+      }
+      if (doomed.length > 0) this.logger.info('deleted segments below log start', { dir: this.dir, logStartOffset: this.logStart, segments: doomed.length, bytes });
+      outcome = { segmentsDeleted: doomed.length, bytesDeleted: bytes };
+    }).then(() => outcome);
+  }
+
+  private scheduleDeletion(paths: string[]): void {
+    if (paths.length === 0) return;
+    const remove = async (): Promise<void> => {
+      for (const path of paths) await rm(path, { force: true });
+    };
+    if (this.config.fileDeleteDelayMs === 0) {
+      remove().catch((error: unknown) => this.logger.error('removing deleted segment files failed', { paths: paths.join(','), error: String(error) }));
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.pendingDeletes.delete(timer);
+      remove().catch((error: unknown) => this.logger.error('removing deleted segment files failed', { paths: paths.join(','), error: String(error) }));
+    }, this.config.fileDeleteDelayMs);
+    timer.unref();
+    this.pendingDeletes.add(timer);
+  }
+
+  /**
+   * Finishes queued appends, flushes, writes the active segment's indexes and closes every file.
+   * Renamed `.deleted` files still waiting for their delay are removed at the next open.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.flushTimer !== null) clearInterval(this.flushTimer);
+    await this.enqueueControl(async () => {
+      const active = this.activeSegment();
+      if (this.failedWith === null) {
+        await active.flush();
+        await active.writeIndexes();
+        this.recoveryPointOffset = this.logEnd;
+      }
+      for (const segment of this.segments) await segment.close();
+    });
+    this.closed = true;
+    for (const timer of this.pendingDeletes) clearTimeout(timer);
+    this.pendingDeletes.clear();
+    for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+
+  /** Why reads of this log see corruption, for tests and inspection: the rules every batch obeys. */
+  get chainRules(): BatchChainRules {
+    return this.rules;
+  }
+}
+
+/** Drops whole batches that start at or after `maxOffset` (the high watermark or LSO). */
+function trimToOffset(records: Buffer, maxOffset: number): Buffer {
+  let position = 0;
+  while (position + LOG_OVERHEAD <= records.length) {
+    const base = records.readInt32BE(position) * 0x1_0000_0000 + records.readUInt32BE(position + 4);
+    if (base >= maxOffset) break;
+    position += records.readInt32BE(position + 8) + LOG_OVERHEAD;
+  }
+  return records.subarray(0, position);
+}
+

@@ -1,0 +1,701 @@
+// One segment of a partition log: `<base>.log` (record batches back to back, nothing else),
+// `<base>.index` and `<base>.timeindex` (see offsetIndex.ts and timeIndex.ts for their layouts).
+//
+// Ownership: the segment owns its write handle (only the partition's single writer calls
+// writeBatches, seal and truncate). Reads go through the shared FileHandleCache with read-only
+// handles, so sealing can close the write handle while reads run.
+//
+// Every read checks each batch it returns (lengths, magic, CRC-32C, offsets increasing, leader
+// epoch) so bytes that rotted on disk are reported, never served.
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { FileHandleCache } from './fileHandleCache.js';
+import { IndexCache } from './indexCache.js';
+import { OffsetIndex, OFFSET_INDEX_ENTRY_BYTES } from './offsetIndex.js';
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_LENGTH_OFFSET,
+  LOG_OVERHEAD,
+  checkBatch,
+  type BatchHeader,
+  type BatchProblem,
+} from './recordBatch.js';
+import { DELETED_SUFFIX, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX, segmentPath } from './segmentNames.js';
+import { TimeIndex, TIME_INDEX_ENTRY_BYTES } from './timeIndex.js';
+
+/** Reads of headers scan in windows of this size; one window covers several index intervals. */
+const HEADER_SCAN_WINDOW_BYTES = 64 * 1024;
+/** Recovery and verification read the log in chunks of this size. */
+const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
+/** The largest batch a stored log may hold, whatever a topic's max.message.bytes says today. */
+export const MAX_STORED_BATCH_BYTES = 0x7fffffff;
+
+export interface SegmentResources {
+  handles: FileHandleCache;
+  indexes: IndexCache;
+  /** Reports something an operator should know that is not an error of the caller (index rebuilt). */
+  notice(message: string, fields: Record<string, unknown>): void;
+}
+
+export interface SegmentLimits {
+  indexIntervalBytes: number;
+  maxIndexEntries: number;
+}
+
+/** What a batch must satisfy relative to the batches before it (checked on every read and scan). */
+export interface BatchChainRules {
+  /** Offsets follow each other with no gap (true for every log that was never compacted). */
+  contiguousOffsets: boolean;
+  /** The partition leader epoch a batch starting at `baseOffset` must carry, or null for any. */
+  expectedEpoch(baseOffset: number): number | null;
+}
+
+export class CorruptBatchError extends Error {
+  override readonly name = 'CorruptBatchError';
+  /** Found where an index entry pointed: the index, not the log, may be what rotted. */
+  suspectIndex = false;
+  constructor(
+    readonly file: string,
+    readonly position: number,
+    readonly problem: BatchProblem | 'offset-chain' | 'leader-epoch',
+    readonly detail: string,
+    readonly baseOffset: number | null,
+  ) {
+    super(`corrupt batch in ${file} at position ${position}${baseOffset === null ? '' : ` (base offset ${baseOffset})`}: ${problem}: ${detail}`);
+  }
+}
+
+/** A batch about to be written: its bytes (offsets already assigned) and header facts. */
+export interface PendingBatch {
+  buffer: Buffer;
+  baseOffset: number;
+  lastOffset: number;
+  maxTimestamp: number;
+}
+
+export interface SegmentReadResult {
+  /** Whole batches, the first one containing the requested offset. Empty when nothing is there. */
+  records: Buffer;
+  firstOffset: number;
+  /** Offset after the last returned batch. */
+  nextOffset: number;
+}
+
+export interface ScanReport {
+  validBytes: number;
+  batches: number;
+  nextOffset: number;
+  /** The first bad batch, when the scan stopped before the end of the file. */
+  failure: { position: number; problem: string; detail: string; baseOffset: number | null } | null;
+}
+
+/** What is known about the batch before the one being checked. */
+type Predecessor =
+  | { kind: 'segment-start' }
+  | { kind: 'batch'; lastOffset: number }
+  /** The batch sits at an offset index entry, which names its last offset. */
+  | { kind: 'indexed'; lastOffset: number };
+
+function chainProblem(header: BatchHeader, predecessor: Predecessor, segmentBase: number, rules: BatchChainRules): { problem: 'offset-chain' | 'leader-epoch'; detail: string } | null {
+  const lastOffset = header.baseOffset + header.lastOffsetDelta;
+  if (header.baseOffset < segmentBase) return { problem: 'offset-chain', detail: `base offset ${header.baseOffset} is below the segment base ${segmentBase}` };
+  if (lastOffset - segmentBase > 0x7fffffff) return { problem: 'offset-chain', detail: `last offset ${lastOffset} is too far from the segment base` };
+  switch (predecessor.kind) {
+    case 'segment-start':
+      if (rules.contiguousOffsets && header.baseOffset !== segmentBase) {
+        return { problem: 'offset-chain', detail: `first batch starts at ${header.baseOffset}, the segment at ${segmentBase}` };
+      }
+      break;
+    case 'batch':
+      if (header.baseOffset <= predecessor.lastOffset) return { problem: 'offset-chain', detail: `base offset ${header.baseOffset} does not follow ${predecessor.lastOffset}` };
+      if (rules.contiguousOffsets && header.baseOffset !== predecessor.lastOffset + 1) {
+        return { problem: 'offset-chain', detail: `base offset ${header.baseOffset} leaves a gap after ${predecessor.lastOffset}` };
+      }
+      break;
+    case 'indexed':
+      if (lastOffset !== predecessor.lastOffset) return { problem: 'offset-chain', detail: `batch ends at ${lastOffset} but the offset index says ${predecessor.lastOffset}` };
+      break;
+  }
+  const epoch = rules.expectedEpoch(header.baseOffset);
+  if (epoch !== null && header.partitionLeaderEpoch !== epoch) {
+    return { problem: 'leader-epoch', detail: `leader epoch ${header.partitionLeaderEpoch}, expected ${epoch}` };
+  }
+  return null;
+}
+
+export class LogSegment {
+  readonly logPath: string;
+  readonly offsetIndexPath: string;
+  readonly timeIndexPath: string;
+
+  /** Bytes of whole, written batches. Reads never look past it. */
+  sizeBytes: number;
+  private knownNextOffset: number | null;
+  private knownMaxTimestamp: { timestamp: number; offset: number } | null;
+  /** Clock time when the first batch went into this segment, for segment.ms rolls. */
+  rollStartMs: number | null = null;
+
+  private offsetIndex: OffsetIndex | null = null;
+  private timeIndex: TimeIndex | null = null;
+  private bytesSinceLastIndexEntry = 0;
+  private writeHandle: FileHandle | null = null;
+  private deleted = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly baseOffset: number,
+    private readonly limits: SegmentLimits,
+    private readonly resources: SegmentResources,
+    sizeBytes: number,
+    private active: boolean,
+  ) {
+    this.logPath = segmentPath(dir, baseOffset, LOG_SUFFIX);
+    this.offsetIndexPath = segmentPath(dir, baseOffset, OFFSET_INDEX_SUFFIX);
+    this.timeIndexPath = segmentPath(dir, baseOffset, TIME_INDEX_SUFFIX);
+    this.sizeBytes = sizeBytes;
+    this.knownNextOffset = sizeBytes === 0 ? baseOffset : null;
+    this.knownMaxTimestamp = sizeBytes === 0 ? { timestamp: -1, offset: baseOffset } : null;
+  }
+
+  /** Creates a new, empty active segment. The caller fsyncs the directory. */
+  static async create(dir: string, baseOffset: number, limits: SegmentLimits, resources: SegmentResources): Promise<LogSegment> {
+    const segment = new LogSegment(dir, baseOffset, limits, resources, 0, true);
+    // Indexes of an earlier incarnation of this base offset (a crash during a roll) are stale.
+    await rm(segment.offsetIndexPath, { force: true });
+    await rm(segment.timeIndexPath, { force: true });
+    segment.writeHandle = await open(segment.logPath, 'wx');
+    segment.offsetIndex = new OffsetIndex(baseOffset, limits.maxIndexEntries);
+    segment.timeIndex = new TimeIndex(baseOffset, limits.maxIndexEntries);
+    return segment;
+  }
+
+  /** A segment already on disk, sealed; its indexes load on first use. */
+  static async existing(dir: string, baseOffset: number, limits: SegmentLimits, resources: SegmentResources): Promise<LogSegment> {
+    const segment = new LogSegment(dir, baseOffset, limits, resources, 0, false);
+    segment.sizeBytes = (await stat(segment.logPath)).size;
+    segment.knownNextOffset = segment.sizeBytes === 0 ? baseOffset : null;
+    segment.knownMaxTimestamp = segment.sizeBytes === 0 ? { timestamp: -1, offset: baseOffset } : null;
+    return segment;
+  }
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  get isEmpty(): boolean {
+    return this.sizeBytes === 0;
+  }
+
+  /** Offset after the last batch; known for the active segment and after a scan or tail load. */
+  get nextOffset(): number {
+    if (this.knownNextOffset === null) throw new Error(`next offset of segment ${this.baseOffset} is not loaded; call loadTail() first`);
+    return this.knownNextOffset;
+  }
+
+  get indexIsFull(): boolean {
+    return (this.offsetIndex?.isFull() ?? false) || (this.timeIndex?.isFull() ?? false);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writing (only the partition's writer calls these, one at a time)
+
+  /** Opens the write handle of the last segment found on disk, making it the active segment again. */
+  async reopenForAppend(): Promise<void> {
+    if (this.writeHandle !== null) return;
+    await this.ensureIndexes();
+    this.resources.indexes.forget(this);
+    this.writeHandle = await open(this.logPath, 'r+');
+    this.active = true;
+    // Continue the index interval from the last entry so re-opened segments index like fresh ones.
+    const last = this.offsetIndex!.lastEntry();
+    this.bytesSinceLastIndexEntry = this.sizeBytes - (last?.position ?? 0);
+  }
+
+  /**
+   * Appends batches at the end of the log file with one writev. Index entries are added once the
+   * bytes are written; on failure the file is cut back to its previous length and nothing changes.
+   */
+  async writeBatches(batches: readonly PendingBatch[]): Promise<void> {
+    const handle = this.writeHandle;
+    if (handle === null || !this.active) throw new Error(`segment ${this.baseOffset} is not open for appends`);
+    const startPosition = this.sizeBytes;
+    let total = 0;
+    for (const batch of batches) total += batch.buffer.length;
+    if (startPosition + total > 0x7fffffff) throw new RangeError(`segment ${this.baseOffset} would pass 2 GiB; roll first`);
+    try {
+      let written = 0;
+      let pending = batches.map((batch) => batch.buffer);
+      while (written < total) {
+        const { bytesWritten } = await handle.writev(pending, startPosition + written);
+        if (bytesWritten <= 0) throw new Error(`writev wrote ${bytesWritten} bytes`);
+        written += bytesWritten;
+        pending = remainingBuffers(pending, bytesWritten);
+      }
+    } catch (error) {
+      await handle.truncate(startPosition).catch(() => undefined);
+      throw error;
+    }
+    let position = startPosition;
+    for (const batch of batches) {
+      this.indexBatch(batch.lastOffset, batch.maxTimestamp, position, batch.buffer.length);
+      position += batch.buffer.length;
+    }
+    this.sizeBytes = position;
+    this.knownNextOffset = batches[batches.length - 1]!.lastOffset + 1;
+  }
+
+  private indexBatch(lastOffset: number, maxTimestamp: number, position: number, size: number): void {
+    const max = this.knownMaxTimestamp;
+    if (max === null || maxTimestamp > max.timestamp) this.knownMaxTimestamp = { timestamp: maxTimestamp, offset: lastOffset };
+    // A full index skips entries (reads scan further) until the writer rolls, which it does next.
+    if (this.bytesSinceLastIndexEntry > this.limits.indexIntervalBytes && !this.offsetIndex!.isFull() && !this.timeIndex!.isFull()) {
+      this.offsetIndex!.append(lastOffset, position);
+      const current = this.knownMaxTimestamp!;
+      if (current.timestamp >= 0) this.timeIndex!.maybeAppend(current.timestamp, current.offset);
+      this.bytesSinceLastIndexEntry = 0;
+    }
+    this.bytesSinceLastIndexEntry += size;
+  }
+
+  async flush(): Promise<void> {
+    if (this.writeHandle !== null) await this.writeHandle.datasync();
+  }
+
+  /**
+   * Makes this segment read-only: flushes the log, writes both indexes (with a final time index
+   * entry for the segment's largest timestamp) and syncs them, then closes the write handle.
+   */
+  async seal(): Promise<void> {
+    if (!this.active) return;
+    const handle = this.writeHandle!;
+    await handle.datasync();
+    const max = this.knownMaxTimestamp;
+    if (max !== null && max.timestamp >= 0 && !this.timeIndex!.isFull()) this.timeIndex!.maybeAppend(max.timestamp, max.offset);
+    await writeFileSynced(this.offsetIndexPath, this.offsetIndex!.toBuffer());
+    await writeFileSynced(this.timeIndexPath, this.timeIndex!.toBuffer());
+    this.writeHandle = null;
+    this.active = false;
+    await handle.close();
+    this.resources.indexes.touch(this, this.indexBytes(), () => this.unloadIndexes());
+  }
+
+  /** Closes the write handle without sealing (shutdown of the active segment keeps it active). */
+  async close(): Promise<void> {
+    this.resources.handles.evict(this.logPath);
+    this.resources.indexes.forget(this);
+    const handle = this.writeHandle;
+    this.writeHandle = null;
+    if (handle !== null) await handle.close();
+  }
+
+  /** Writes the active segment's indexes so a clean restart need not rebuild them. */
+  async writeIndexes(): Promise<void> {
+    if (this.offsetIndex === null || this.timeIndex === null) return;
+    await writeFileSynced(this.offsetIndexPath, this.offsetIndex.toBuffer());
+    await writeFileSynced(this.timeIndexPath, this.timeIndex.toBuffer());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reading
+
+  private indexBytes(): number {
+    return (this.offsetIndex?.sizeBytes ?? 0) + (this.timeIndex?.sizeBytes ?? 0) + 2 * 64;
+  }
+
+  private unloadIndexes(): void {
+    if (this.active) return;
+    this.offsetIndex = null;
+    this.timeIndex = null;
+  }
+
+  /** Loads the indexes of a sealed segment, rebuilding them from the log when missing or inconsistent. */
+  private async ensureIndexes(): Promise<{ offsetIndex: OffsetIndex; timeIndex: TimeIndex }> {
+    if (this.offsetIndex !== null && this.timeIndex !== null) {
+      if (!this.active) this.resources.indexes.touch(this, this.indexBytes(), () => this.unloadIndexes());
+      return { offsetIndex: this.offsetIndex, timeIndex: this.timeIndex };
+    }
+    let offsetIndex: OffsetIndex | null = null;
+    let timeIndex: TimeIndex | null = null;
+    let reason: string | null = null;
+    try {
+      const [offsetBytes, timeBytes] = await Promise.all([readWholeFile(this.offsetIndexPath), readWholeFile(this.timeIndexPath)]);
+      if (offsetBytes.length % OFFSET_INDEX_ENTRY_BYTES !== 0 || timeBytes.length % TIME_INDEX_ENTRY_BYTES !== 0) {
+        reason = 'index file size is not a whole number of entries';
+      } else {
+        offsetIndex = new OffsetIndex(this.baseOffset, Math.max(this.limits.maxIndexEntries, offsetBytes.length / OFFSET_INDEX_ENTRY_BYTES), offsetBytes);
+        timeIndex = new TimeIndex(this.baseOffset, Math.max(this.limits.maxIndexEntries, timeBytes.length / TIME_INDEX_ENTRY_BYTES), timeBytes);
+        reason = offsetIndex.inconsistency(this.sizeBytes) ?? timeIndex.inconsistency(this.knownNextOffset ?? Number.MAX_SAFE_INTEGER);
+        if (reason === null && this.sizeBytes > this.limits.indexIntervalBytes * 2 && offsetIndex.entryCount === 0) reason = 'index is empty for a non-trivial log';
+      }
+    } catch (error) {
+      reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'index file missing' : String(error);
+    }
+    if (reason !== null || offsetIndex === null || timeIndex === null) {
+      this.resources.notice('rebuilding segment indexes', { file: this.logPath, reason });
+      await this.scan({ contiguousOffsets: false, expectedEpoch: () => null }, { truncate: false, verifyCrc: false });
+      await this.writeIndexes();
+      return { offsetIndex: this.offsetIndex!, timeIndex: this.timeIndex! };
+    }
+    this.offsetIndex = offsetIndex;
+    this.timeIndex = timeIndex;
+    if (!this.active) this.resources.indexes.touch(this, this.indexBytes(), () => this.unloadIndexes());
+    return { offsetIndex, timeIndex };
+  }
+
+  private async withReadHandle<T>(use: (handle: FileHandle) => Promise<T>): Promise<T> {
+    const pinned = await this.resources.handles.acquire(this.logPath);
+    try {
+      return await use(pinned.handle);
+    } finally {
+      pinned.release();
+    }
+  }
+
+  /** Computes the next offset and largest timestamp of a sealed segment from its index and tail. */
+  async loadTail(): Promise<void> {
+    if (this.knownNextOffset !== null && this.knownMaxTimestamp !== null) return;
+    const { offsetIndex, timeIndex } = await this.ensureIndexes();
+    const start = offsetIndex.lastEntry()?.position ?? 0;
+    let nextOffset = this.baseOffset;
+    let max = timeIndex.lastEntry() ?? { timestamp: -1, offset: this.baseOffset };
+    await this.walkHeaders(start, this.sizeBytes, (header) => {
+      nextOffset = header.baseOffset + header.lastOffsetDelta + 1;
+      if (header.maxTimestamp > max.timestamp) max = { timestamp: header.maxTimestamp, offset: header.baseOffset + header.lastOffsetDelta };
+      return true;
+    });
+    this.knownNextOffset = nextOffset;
+    this.knownMaxTimestamp = max;
+  }
+
+  /** Largest record timestamp in the segment (-1 when empty). */
+  async maxTimestamp(): Promise<number> {
+    await this.loadTail();
+    return this.knownMaxTimestamp!.timestamp;
+  }
+
+  /**
+   * Walks batch headers from `start` (a batch boundary) to `end`, calling `visit` with each header
+   * and its position until it returns false. Structural problems throw CorruptBatchError.
+   */
+  private async walkHeaders(start: number, end: number, visit: (header: BatchHeader, position: number, size: number) => boolean): Promise<void> {
+    if (start >= end) return;
+    await this.withReadHandle(async (handle) => {
+      let position = start;
+      const window = Buffer.allocUnsafe(Math.min(HEADER_SCAN_WINDOW_BYTES, end - start));
+      while (position < end) {
+        const want = Math.min(window.length, end - position);
+        const { bytesRead } = await handle.read(window, 0, want, position);
+        if (bytesRead < Math.min(BATCH_HEADER_BYTES, end - position)) {
+          throw new CorruptBatchError(this.logPath, position, 'truncated', `only ${bytesRead} bytes could be read`, null);
+        }
+        let cursor = 0;
+        while (cursor < bytesRead) {
+          if (bytesRead - cursor < BATCH_HEADER_BYTES) {
+            if (end - (position + cursor) >= BATCH_HEADER_BYTES) break; // the header straddles the window: read on from it
+            throw new CorruptBatchError(this.logPath, position + cursor, 'truncated', `${end - position - cursor} bytes left, less than a batch header`, null);
+          }
+          const check = checkBatch(window, cursor, bytesRead, { maxBatchBytes: MAX_STORED_BATCH_BYTES, verifyCrc: false });
+          // 'truncated' here only means the batch continues past the window; its header is complete.
+          if (!check.ok && (check.problem !== 'truncated' || check.header === null)) {
+            throw new CorruptBatchError(this.logPath, position + cursor, check.problem, check.detail, check.header?.baseOffset ?? null);
+          }
+          const header = check.header!;
+          const size = header.batchLength + LOG_OVERHEAD;
+          if (position + cursor + size > end) {
+            throw new CorruptBatchError(this.logPath, position + cursor, 'truncated', `batch of ${size} bytes runs past the end of the segment`, header.baseOffset);
+          }
+          if (!visit(header, position + cursor, size)) return;
+          cursor += size;
+        }
+        position += cursor;
+      }
+    });
+  }
+
+  /** walkHeaders from an index position; a failure right there marks the index as suspect. */
+  private async walkHeadersFromIndex(start: number, visit: (header: BatchHeader, position: number, size: number) => boolean): Promise<void> {
+    try {
+      await this.walkHeaders(start, this.sizeBytes, visit);
+    } catch (error) {
+      if (error instanceof CorruptBatchError && start > 0 && error.position === start) error.suspectIndex = true;
+      throw error;
+    }
+  }
+
+  /**
+   * Runs a lookup; when it fails where an index entry pointed, rebuilds a sealed segment's
+   * indexes from the log and runs it once more. A log that is really corrupt fails again.
+   */
+  private async withIndexRetry<T>(lookup: () => Promise<T>): Promise<T> {
+    try {
+      return await lookup();
+    } catch (error) {
+      if (!(error instanceof CorruptBatchError) || !error.suspectIndex || this.active) throw error;
+      this.resources.notice('rebuilding segment indexes', { file: this.logPath, reason: `an index entry pointed at a bad batch: ${error.message}` });
+      await this.scan({ contiguousOffsets: false, expectedEpoch: () => null }, { truncate: false, verifyCrc: false });
+      await this.writeIndexes();
+      return lookup();
+    }
+  }
+
+  /**
+   * The first batch whose last offset is >= `offset` (null when there is none), with what the
+   * walk learned about the batch before it, for the chain check.
+   */
+  private async locate(offset: number): Promise<{ position: number; header: BatchHeader; predecessor: Predecessor } | null> {
+    const { offsetIndex } = await this.ensureIndexes();
+    const entry = offsetIndex.lookup(offset);
+    const start = entry.position;
+    let predecessor: Predecessor = start === 0 ? { kind: 'segment-start' } : { kind: 'indexed', lastOffset: entry.offset };
+    let found: { position: number; header: BatchHeader; predecessor: Predecessor } | null = null;
+    await this.walkHeadersFromIndex(start, (header, position) => {
+      const lastOffset = header.baseOffset + header.lastOffsetDelta;
+      if (lastOffset >= offset) {
+        found = { position, header, predecessor };
+        return false;
+      }
+      predecessor = { kind: 'batch', lastOffset };
+      return true;
+    });
+    return found;
+  }
+
+  /**
+   * Reads whole batches starting with the one that holds `offset`, at most `maxBytes` of them but
+   * always one whole batch when there is any (so a consumer never sticks on a large batch).
+   * Every returned batch passed its CRC and chain checks; a bad first batch throws.
+   */
+  async read(offset: number, maxBytes: number, rules: BatchChainRules): Promise<SegmentReadResult> {
+    return this.withIndexRetry(() => this.readOnce(offset, maxBytes, rules));
+  }
+
+  private async readOnce(offset: number, maxBytes: number, rules: BatchChainRules): Promise<SegmentReadResult> {
+    const end = this.sizeBytes;
+    const empty = { records: Buffer.alloc(0), firstOffset: offset, nextOffset: offset };
+    if (end === 0) return empty;
+    const located = await this.locate(offset);
+    if (located === null) return empty;
+    const firstSize = located.header.batchLength + LOG_OVERHEAD;
+    const length = Math.min(end - located.position, Math.max(maxBytes, firstSize));
+    const buffer = Buffer.allocUnsafe(length);
+    const bytesRead = await this.withReadHandle(async (handle) => (await handle.read(buffer, 0, length, located.position)).bytesRead);
+    let cursor = 0;
+    let predecessor = located.predecessor;
+    let nextOffset = offset;
+    while (cursor < bytesRead) {
+      const check = checkBatch(buffer, cursor, bytesRead, { maxBatchBytes: MAX_STORED_BATCH_BYTES });
+      if (!check.ok && check.problem === 'truncated' && cursor > 0) break; // maxBytes cut a batch: stop before it
+      const problem = check.ok ? chainProblem(check.header, predecessor, this.baseOffset, rules) : { problem: check.problem, detail: check.detail };
+      if (problem !== null || !check.ok) {
+        const error = new CorruptBatchError(this.logPath, located.position + cursor, problem!.problem, problem!.detail, check.header?.baseOffset ?? null);
+        if (cursor === 0 && predecessor.kind === 'indexed' && check.ok) error.suspectIndex = true;
+        if (cursor === 0) throw error;
+        this.resources.notice('read stopped before a corrupt batch', { file: this.logPath, position: error.position, problem: error.problem, detail: error.detail });
+        break;
+      }
+      const lastOffset = check.header.baseOffset + check.header.lastOffsetDelta;
+      predecessor = { kind: 'batch', lastOffset };
+      nextOffset = lastOffset + 1;
+      cursor += check.size;
+    }
+    return { records: buffer.subarray(0, cursor), firstOffset: located.header.baseOffset, nextOffset };
+  }
+
+  /** The first offset >= `fromOffset` whose batch max timestamp reaches `timestamp`, with that batch. */
+  async findBatchByTimestamp(timestamp: number, fromOffset: number): Promise<{ position: number; header: BatchHeader } | null> {
+    return this.withIndexRetry(() => this.findBatchByTimestampOnce(timestamp, fromOffset));
+  }
+
+  private async findBatchByTimestampOnce(timestamp: number, fromOffset: number): Promise<{ position: number; header: BatchHeader } | null> {
+    const { timeIndex, offsetIndex } = await this.ensureIndexes();
+    const hint = Math.max(timeIndex.lookup(timestamp), fromOffset);
+    const start = offsetIndex.lookup(hint).position;
+    let found: { position: number; header: BatchHeader } | null = null;
+    await this.walkHeadersFromIndex(start, (header, position) => {
+      if (header.baseOffset + header.lastOffsetDelta >= fromOffset && header.maxTimestamp >= timestamp) {
+        found = { position, header };
+        return false;
+      }
+      return true;
+    });
+    return found;
+  }
+
+  /** Reads one whole batch at a known position (after locate or findBatchByTimestamp). */
+  async readBatchAt(position: number, size: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(size);
+    const { bytesRead } = await this.withReadHandle((handle) => handle.read(buffer, 0, size, position));
+    const check = checkBatch(buffer, 0, bytesRead, { maxBatchBytes: MAX_STORED_BATCH_BYTES });
+    if (!check.ok) throw new CorruptBatchError(this.logPath, position, check.problem, check.detail, check.header?.baseOffset ?? null);
+    return buffer;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Scanning: recovery, verification, index rebuild
+
+  /**
+   * Reads the whole log, checking every batch (and, with verifyCrc, its CRC) and the chain rules,
+   * and rebuilds both indexes from it. Stops at the first bad batch; with `truncate`, cuts the
+   * file there. Returns what it found; never throws for bad bytes.
+   */
+  async scan(rules: BatchChainRules, options: { truncate: boolean; verifyCrc?: boolean; fileSizeBytes?: number }): Promise<ScanReport> {
+    const fileSize = options.fileSizeBytes ?? (await stat(this.logPath)).size;
+    const offsetIndex = new OffsetIndex(this.baseOffset, Math.max(this.limits.maxIndexEntries, 1));
+    const timeIndex = new TimeIndex(this.baseOffset, Math.max(this.limits.maxIndexEntries, 1));
+    let bytesSinceEntry = 0;
+    let max: { timestamp: number; offset: number } = { timestamp: -1, offset: this.baseOffset };
+    let previousLast: number | null = null;
+    let position = 0;
+    let batches = 0;
+    let failure: ScanReport['failure'] = null;
+    const handle = await open(this.logPath, options.truncate ? 'r+' : 'r');
+    try {
+      let chunk = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, Math.max(fileSize, BATCH_HEADER_BYTES)));
+      scanning: while (position < fileSize) {
+        const want = Math.min(chunk.length, fileSize - position);
+        const { bytesRead } = await handle.read(chunk, 0, want, position);
+        let cursor = 0;
+        while (cursor < bytesRead) {
+          const atEndOfFile = position + bytesRead >= fileSize;
+          const check = checkBatch(chunk, cursor, bytesRead, { maxBatchBytes: MAX_STORED_BATCH_BYTES, verifyCrc: options.verifyCrc !== false });
+          if (!check.ok && check.problem === 'truncated' && !atEndOfFile) {
+            // The batch continues past this chunk: read again from its start, with room for it whole.
+            const declared = bytesRead - cursor >= LOG_OVERHEAD ? chunk.readInt32BE(cursor + BATCH_LENGTH_OFFSET) + LOG_OVERHEAD : BATCH_HEADER_BYTES;
+            if (declared > chunk.length && declared <= fileSize - (position + cursor)) chunk = Buffer.allocUnsafe(declared);
+            if (cursor === 0 && declared > fileSize - position) {
+              failure = { position, problem: 'truncated', detail: `batch declares ${declared} bytes, file has ${fileSize - position}`, baseOffset: check.header?.baseOffset ?? null };
+              break scanning;
+            }
+            break;
+          }
+          const predecessor: Predecessor = previousLast === null ? { kind: 'segment-start' } : { kind: 'batch', lastOffset: previousLast };
+          const problem = check.ok ? chainProblem(check.header, predecessor, this.baseOffset, rules) : { problem: check.problem, detail: check.detail };
+          if (!check.ok || problem !== null) {
+            failure = { position: position + cursor, problem: problem!.problem, detail: problem!.detail, baseOffset: check.header?.baseOffset ?? null };
+            break scanning;
+          }
+          const header = check.header;
+          const lastOffset = header.baseOffset + header.lastOffsetDelta;
+          if (header.maxTimestamp > max.timestamp) max = { timestamp: header.maxTimestamp, offset: lastOffset };
+          if (bytesSinceEntry > this.limits.indexIntervalBytes && !offsetIndex.isFull() && !timeIndex.isFull()) {
+            offsetIndex.append(lastOffset, position + cursor);
+            if (max.timestamp >= 0) timeIndex.maybeAppend(max.timestamp, max.offset);
+            bytesSinceEntry = 0;
+          }
+          bytesSinceEntry += check.size;
+          previousLast = lastOffset;
+          batches++;
+          cursor += check.size;
+        }
+        position += cursor;
+      }
+      if (failure !== null && options.truncate) {
+        await handle.truncate(failure.position);
+        await handle.datasync();
+      }
+    } finally {
+      await handle.close();
+    }
+    const validBytes = failure === null ? fileSize : failure.position;
+    if (!this.active && max.timestamp >= 0 && !timeIndex.isFull()) timeIndex.maybeAppend(max.timestamp, max.offset);
+    this.offsetIndex = offsetIndex;
+    this.timeIndex = timeIndex;
+    this.bytesSinceLastIndexEntry = bytesSinceEntry;
+    if (options.truncate || failure === null) {
+      this.sizeBytes = validBytes;
+      this.knownNextOffset = previousLast === null ? this.baseOffset : previousLast + 1;
+      this.knownMaxTimestamp = max;
+    }
+    this.resources.handles.evict(this.logPath);
+    if (!this.active) this.resources.indexes.touch(this, this.indexBytes(), () => this.unloadIndexes());
+    return { validBytes, batches, nextOffset: previousLast === null ? this.baseOffset : previousLast + 1, failure };
+  }
+
+  /**
+   * Removes every batch at or after the one holding `offset` (whole batches only). Returns the
+   * new next offset. Only the partition writer calls this.
+   */
+  async truncateFrom(offset: number, rules: BatchChainRules): Promise<number> {
+    await this.loadTail();
+    const located = offset <= this.baseOffset ? { position: 0 } : await this.locate(offset);
+    if (located === null) return this.nextOffset;
+    const handle = this.writeHandle ?? (await open(this.logPath, 'r+'));
+    try {
+      await handle.truncate(located.position);
+      await handle.datasync();
+    } finally {
+      if (handle !== this.writeHandle) await handle.close();
+    }
+    this.resources.handles.evict(this.logPath);
+    this.sizeBytes = located.position;
+    // Rebuild indexes and tail facts from what is left; truncation is rare, correctness first.
+    const report = await this.scan(rules, { truncate: false, verifyCrc: false, fileSizeBytes: located.position });
+    if (!this.active) await this.writeIndexes();
+    return report.nextOffset;
+  }
+
+  /**
+   * Step one of deletion: renames every file to `*.deleted` so no reader finds it by name;
+   * returns the new paths for the caller to remove later (reads in flight keep their handles).
+   */
+  async markDeleted(): Promise<string[]> {
+    if (this.deleted) return [];
+    this.deleted = true;
+    await this.close();
+    const renamed: string[] = [];
+    for (const path of [this.logPath, this.offsetIndexPath, this.timeIndexPath]) {
+      try {
+        await rename(path, path + DELETED_SUFFIX);
+        renamed.push(path + DELETED_SUFFIX);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    return renamed;
+  }
+}
+
+function remainingBuffers(buffers: readonly Buffer[], consumed: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let skip = consumed;
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length;
+      continue;
+    }
+    rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+    skip = 0;
+  }
+  return rest;
+}
+
+async function readWholeFile(path: string): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const size = (await handle.stat()).size;
+    const buffer = Buffer.allocUnsafe(size);
+    let read = 0;
+    while (read < size) {
+      const { bytesRead } = await handle.read(buffer, read, size - read, read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+    }
+    return buffer.subarray(0, read);
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function writeFileSynced(path: string, data: Buffer): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    let written = 0;
+    while (written < data.length) {
+      const { bytesWritten } = await handle.write(data, written, data.length - written, written);
+      written += bytesWritten;
+    }
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+

@@ -1,0 +1,28 @@
+// Segment file names: the segment's base offset as 20 zero-padded decimal digits plus a suffix,
+// so sorting names sorts segments by offset (Kafka's convention).
+import { join } from 'node:path';
+
+export const LOG_SUFFIX = '.log';
+export const OFFSET_INDEX_SUFFIX = '.index';
+export const TIME_INDEX_SUFFIX = '.timeindex';
+export const DELETED_SUFFIX = '.deleted';
+const BASE_OFFSET_DIGITS = 20;
+const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex)$/;
+
+export function segmentFileName(baseOffset: number, suffix: string): string {
+  if (!Number.isSafeInteger(baseOffset) || baseOffset < 0) throw new RangeError(`segment base offset must be a non-negative safe integer, got ${baseOffset}`);
+  return `${String(baseOffset).padStart(BASE_OFFSET_DIGITS, '0')}${suffix}`;
+}
+
+export function segmentPath(dir: string, baseOffset: number, suffix: string): string {
+  return join(dir, segmentFileName(baseOffset, suffix));
+}
+
+/** The base offset and kind of a segment file name, or null for other files. */
+export function parseSegmentFileName(name: string): { baseOffset: number; kind: 'log' | 'index' | 'timeindex' } | null {
+  const match = SEGMENT_FILE.exec(name);
+  if (match === null) return null;
+  const baseOffset = Number(match[1]);
+  if (!Number.isSafeInteger(baseOffset)) return null;
+  return { baseOffset, kind: match[2] as 'log' | 'index' | 'timeindex' };
+}

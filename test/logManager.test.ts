@@ -1,0 +1,79 @@
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveLogConfig } from '../engine/logConfig.js';
+import { CLEAN_SHUTDOWN_FILE, DataDirLockedError, LOG_START_OFFSET_CHECKPOINT, LogManager, RECOVERY_POINT_CHECKPOINT } from '../engine/logManager.js';
+import { MemoryLogger } from '../engine/logger.js';
+import { labelledBatch, readAll, temporaryDirectory } from './support/logs.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function dataDir(): Promise<string> {
+  const dir = await temporaryDirectory();
+  cleanups.push(dir.remove);
+  return dir.path;
+}
+
+describe('LogManager', () => {
+  it('writes checkpoints and the clean-shutdown marker on close, and removes the marker on open', async () => {
+    const dir = await dataDir();
+    const manager = await LogManager.open({ dataDir: dir, logger: new MemoryLogger() });
+    const orders = await manager.getOrCreateLog('orders', 0);
+    const audit = await manager.getOrCreateLog('audit.events', 3);
+    await orders.append(labelledBatch('o', 5, 1000));
+    await audit.append(labelledBatch('a', 2, 1000));
+    await audit.deleteSegmentsBelow(1);
+    await manager.close();
+
+    expect((await readdir(dir)).sort()).toEqual(['audit.events-3', CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_CHECKPOINT, 'orders-0', RECOVERY_POINT_CHECKPOINT].sort());
+    const recovery = (await readFile(join(dir, RECOVERY_POINT_CHECKPOINT), 'utf8')).trim().split('\n');
+    expect(recovery.slice(0, 2)).toEqual(['0', '2']);
+    expect(recovery.slice(2).sort()).toEqual(['audit.events 3 2', 'orders 0 5']);
+    expect((await readFile(join(dir, LOG_START_OFFSET_CHECKPOINT), 'utf8')).split('\n')).toContain('audit.events 3 1');
+
+    const reopened = await LogManager.open({ dataDir: dir, logger: new MemoryLogger() });
+    expect(reopened.openedAfterCleanShutdown).toBe(true);
+    expect(await readdir(dir)).not.toContain(CLEAN_SHUTDOWN_FILE);
+    expect(reopened.partitions().sort((a, b) => a.topic.localeCompare(b.topic))).toEqual([{ topic: 'audit.events', partition: 3 }, { topic: 'orders', partition: 0 }]);
+    expect(reopened.getLog('orders', 0)!.logEndOffset).toBe(5);
+    expect(reopened.getLog('audit.events', 3)!.logStartOffset).toBe(1);
+    await reopened.close();
+  });
+
+  it('recovers every log after a stop without the marker, from each recovery point', async () => {
+    const dir = await dataDir();
+    const manager = await LogManager.open({ dataDir: dir, logger: new MemoryLogger(), configFor: () => resolveLogConfig({ segmentBytes: 1024 }) });
+    const log = await manager.getOrCreateLog('t', 0);
+    for (let i = 0; i < 20; i++) await log.append(labelledBatch(`r${i}`, 3, 1000, { valueBytes: 50 }));
+    const before = await readAll(log);
+    await manager.close();
+    await rm(join(dir, CLEAN_SHUTDOWN_FILE));
+
+    const logger = new MemoryLogger();
+    const again = await LogManager.open({ dataDir: dir, logger, configFor: () => resolveLogConfig({ segmentBytes: 1024 }) });
+    expect(again.openedAfterCleanShutdown).toBe(false);
+    const recovered = again.getLog('t', 0)!;
+    expect(recovered.recovery).not.toBeNull();
+    // The recovery point was the log end at close, so only the last segment needed a scan.
+    expect(recovered.recovery!.segmentsScanned).toBe(1);
+    expect(await readAll(recovered)).toEqual(before);
+    await again.close();
+  });
+
+  it('refuses a data directory another live owner holds, and takes over a stale lock', async () => {
+    const dir = await dataDir();
+    const manager = await LogManager.open({ dataDir: dir, logger: new MemoryLogger() });
+    await expect(LogManager.open({ dataDir: dir, logger: new MemoryLogger() })).rejects.toBeInstanceOf(DataDirLockedError);
+    await manager.close();
+    // pid 1 is alive (init) and is not us: a lock naming it is held.
+    await writeFile(join(dir, '.lock'), '1');
+    await expect(LogManager.open({ dataDir: dir, logger: new MemoryLogger() })).rejects.toThrow(/in use by process 1/);
+    // A pid far above pid_max names no process: the lock is stale.
+    await writeFile(join(dir, '.lock'), '999999999');
+    const taken = await LogManager.open({ dataDir: dir, logger: new MemoryLogger() });
+    await taken.close();
+  });
+});
