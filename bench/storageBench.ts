@@ -171,6 +171,8 @@ export async function runStorageBench(options: StorageBenchOptions): Promise<Sto
     startedAt: new Date().toISOString(),
     rows: [],
   };
+  // Fail before a minute of measuring, not after, when the results cannot be written.
+  await mkdir(dirname(options.outPath), { recursive: true });
   const dir = await mkdtemp(join(tmpdir(), 'tidelog-bench-'));
   progress(`${plan.label} run in ${dir} (crc32c: ${crc32cImplementation})`);
   const context: Context = { plan, dir, progress };
@@ -183,7 +185,6 @@ export async function runStorageBench(options: StorageBenchOptions): Promise<Sto
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  await mkdir(dirname(options.outPath), { recursive: true });
   await writeFile(options.outPath, JSON.stringify(report, null, 2) + '\n');
   out(formatTable(report, plan.label));
   progress(`done; JSON written to ${options.outPath}`);

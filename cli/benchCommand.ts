@@ -38,7 +38,7 @@ export function benchCommand(outcome: CommandOutcome): CommandModule<object, Ben
     builder: (argv: Argv<object>): Argv<BenchArguments> =>
       argv
         .positional('suite', { choices: SUITES, demandOption: true, describe: 'which suite to run' })
-        .option('quick', { type: 'boolean', default: false, describe: 'fewer iterations and smaller logs (about 40 s)' })
+        .option('quick', { type: 'boolean', default: false, describe: 'fewer iterations, logs of 1e4-1e6 records, a smaller recovery log (under 40 s)' })
         .option('out', { type: 'string', describe: `where to write the JSON results (default <checkout>/${DEFAULT_RESULTS_PATH})` }),
     handler: async (args) => {
       // main.ts's fail() records usage errors without throwing, so yargs still calls this handler

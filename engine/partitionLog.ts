@@ -124,6 +124,8 @@ export class PartitionLog {
   private closed = false;
   private failedWith: Error | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  /** Flushes of rolled segments, chained in roll order; control operations wait for them. */
+  private sealedFlushes: Promise<void> = Promise.resolve();
   private readonly pendingDeletes = new Set<NodeJS.Timeout>();
   recovery: RecoveryReport | null = null;
 
@@ -291,25 +293,39 @@ export class PartitionLog {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       this.assertWritable();
     }
-    const logAppendTime = this.config.messageTimestampType === 'LogAppendTime' ? this.clock.nowMs() : -1;
-    const baseOffset = this.nextOffsetToAssign;
-    for (const batch of batches) {
+    const result: AppendResult = { baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: this.logStart };
+    if (this.config.messageTimestampType === 'LogAppendTime') {
+      // LogAppendTime: the broker's clock replaces the producer's, so the CRC must be redone.
+      result.logAppendTimeMs = this.clock.nowMs();
+      for (const batch of batches) {
+        batch.buffer.writeInt16BE(batch.buffer.readInt16BE(ATTRIBUTES_OFFSET) | ATTRIBUTE_LOG_APPEND_TIME, ATTRIBUTES_OFFSET);
+        writeInt64FromNumber(batch.buffer, MAX_TIMESTAMP_OFFSET, result.logAppendTimeMs);
+        batch.buffer.writeUInt32BE(computeBatchCrc(batch.buffer), CRC_OFFSET);
+        batch.maxTimestamp = result.logAppendTimeMs;
+      }
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      const queued: QueuedAppend = { kind: 'append', batches, bytes: records.length, result, resolve, reject };
+      this.assignOffsets(queued);
+      this.enqueue(queued);
+    });
+  }
+
+  /**
+   * Gives an append the next offsets, in call order: rewrites each batch's baseOffset and leader
+   * epoch in place (neither is covered by the CRC).
+   */
+  private assignOffsets(append: QueuedAppend): void {
+    append.result.baseOffset = this.nextOffsetToAssign;
+    for (const batch of append.batches) {
       const delta = batch.lastOffset - batch.baseOffset;
       batch.baseOffset = this.nextOffsetToAssign;
       batch.lastOffset = batch.baseOffset + delta;
       this.nextOffsetToAssign = batch.lastOffset + 1;
       writeInt64FromNumber(batch.buffer, BASE_OFFSET_OFFSET, batch.baseOffset);
       batch.buffer.writeInt32BE(this.leaderEpoch, PARTITION_LEADER_EPOCH_OFFSET);
-      if (logAppendTime >= 0) {
-        // LogAppendTime: the broker's clock replaces the producer's, so the CRC must be redone.
-        batch.buffer.writeInt16BE(batch.buffer.readInt16BE(ATTRIBUTES_OFFSET) | ATTRIBUTE_LOG_APPEND_TIME, ATTRIBUTES_OFFSET);
-        writeInt64FromNumber(batch.buffer, MAX_TIMESTAMP_OFFSET, logAppendTime);
-        batch.buffer.writeUInt32BE(computeBatchCrc(batch.buffer), CRC_OFFSET);
-        batch.maxTimestamp = logAppendTime;
-      }
     }
-    const result: AppendResult = { baseOffset, lastOffset: this.nextOffsetToAssign - 1, logAppendTimeMs: logAppendTime, logStartOffset: this.logStart };
-    return this.enqueueAppend(batches, records.length, result);
+    append.result.lastOffset = this.nextOffsetToAssign - 1;
   }
 
   /**
@@ -334,7 +350,7 @@ export class PartitionLog {
     const first = batches[0]!;
     const result: AppendResult = { baseOffset: first.baseOffset, lastOffset: previousLast, logAppendTimeMs: -1, logStartOffset: this.logStart };
     this.nextOffsetToAssign = previousLast + 1;
-    return this.enqueueAppend(batches, records.length, result);
+    return new Promise<AppendResult>((resolve, reject) => this.enqueue({ kind: 'append', batches, bytes: records.length, result, resolve, reject }));
   }
 
   private assertWritable(): void {
@@ -373,15 +389,19 @@ export class PartitionLog {
     return batches;
   }
 
-  private enqueueAppend(batches: PendingBatch[], bytes: number, result: AppendResult): Promise<AppendResult> {
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ kind: 'append', batches, bytes, result, resolve, reject });
-      this.queuedBytes += bytes;
-      this.startWriter();
-    });
+  private enqueue(append: QueuedAppend): void {
+    this.queue.push(append);
+    this.queuedBytes += append.bytes;
+    this.startWriter();
   }
 
-  private enqueueControl(run: () => Promise<void>): Promise<void> {
+  private enqueueControl(operation: () => Promise<void>): Promise<void> {
+    const run = async (): Promise<void> => {
+      // A failed segment flush has stopped appends already (failedWith); control operations
+      // such as close still run.
+      await this.sealedFlushes.catch(() => undefined);
+      await operation();
+    };
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ kind: 'control', run, resolve, reject });
       this.startWriter();
@@ -391,11 +411,17 @@ export class PartitionLog {
   private startWriter(): void {
     if (this.writerRunning) return;
     this.writerRunning = true;
-    // The writer reports every failure to the operations it ran; it never rejects itself.
-    void this.runWriter().finally(() => {
-      this.writerRunning = false;
-      if (this.queue.length > 0) this.startWriter();
-    });
+    const run = (): void => {
+      // The writer reports every failure to the operations it ran; it never rejects itself.
+      void this.runWriter().finally(() => {
+        this.writerRunning = false;
+        if (this.queue.length > 0) this.startWriter();
+      });
+    };
+    // Under flush-per-append, wait one turn of the event loop so producers that were just
+    // acknowledged can queue their next appends and share the next fdatasync (group commit).
+    if (this.config.flush.mode === 'every-append') setImmediate(run);
+    else run();
   }
 
   private async runWriter(): Promise<void> {
@@ -457,14 +483,18 @@ export class PartitionLog {
     if (pending.length > 0) await this.writeToActive(pending);
     if (this.config.flush.mode === 'every-append') {
       try {
-        await this.activeSegment().flush();
+        // A roll inside this group left batches in the sealed segment: its flush must finish too.
+        await Promise.all([this.activeSegment().flush(), this.sealedFlushes]);
       } catch (error) {
         this.failedWith = error as Error;
         throw error;
       }
       this.recoveryPointOffset = this.logEnd;
     }
-    for (const append of group) append.resolve({ ...append.result, logStartOffset: this.logStart });
+    for (const append of group) {
+      append.result.logStartOffset = this.logStart;
+      append.resolve(append.result);
+    }
   }
 
   private shouldRoll(active: LogSegment, pendingBytes: number, batch: PendingBatch): boolean {
@@ -491,12 +521,20 @@ export class PartitionLog {
 
   private async roll(newBaseOffset: number): Promise<void> {
     const previous = this.activeSegment();
-    await previous.seal();
     const next = await LogSegment.create(this.dir, newBaseOffset, this.segmentLimits(), this.resources);
+    previous.seal();
     this.segments.push(next);
     await fsyncDirectory(this.dir);
-    // Everything in the sealed segment is now synced, indexes included.
-    this.recoveryPointOffset = Math.max(this.recoveryPointOffset, previous.nextOffset);
+    // Sealed segments flush one after another, in order, so the recovery point only ever moves
+    // past segments whose bytes and indexes are all on disk.
+    this.sealedFlushes = this.sealedFlushes.then(async () => {
+      await previous.flushSealed();
+      this.recoveryPointOffset = Math.max(this.recoveryPointOffset, previous.nextOffset);
+    });
+    this.sealedFlushes.catch((error: unknown) => {
+      this.failedWith ??= error as Error;
+      this.logger.error('flushing a rolled segment failed; the log stops accepting appends', { file: previous.logPath, error: String(error) });
+    });
     this.logger.info('rolled segment', { dir: this.dir, sealed: previous.baseOffset, sealedBytes: previous.sizeBytes, next: newBaseOffset });
   }
 

@@ -200,7 +200,10 @@ export class LogSegment {
 
   /** Opens the write handle of the last segment found on disk, making it the active segment again. */
   async reopenForAppend(): Promise<void> {
-    if (this.writeHandle !== null) return;
+    if (this.writeHandle !== null) {
+      this.active = true;
+      return;
+    }
     await this.ensureIndexes();
     this.resources.indexes.forget(this);
     this.writeHandle = await open(this.logPath, 'r+');
@@ -211,8 +214,8 @@ export class LogSegment {
   }
 
   /**
-   * Appends batches at the end of the log file with one writev. Index entries are added once the
-   * bytes are written; on failure the file is cut back to its previous length and nothing changes.
+   * Appends batches at the end of the log file and commits them (index entries, size); on
+   * failure the file is cut back to its previous length and nothing changes.
    */
   async writeBatches(batches: readonly PendingBatch[]): Promise<void> {
     const handle = this.writeHandle;
@@ -222,13 +225,25 @@ export class LogSegment {
     for (const batch of batches) total += batch.buffer.length;
     if (startPosition + total > 0x7fffffff) throw new RangeError(`segment ${this.baseOffset} would pass 2 GiB; roll first`);
     try {
-      let written = 0;
-      let pending = batches.map((batch) => batch.buffer);
-      while (written < total) {
-        const { bytesWritten } = await handle.writev(pending, startPosition + written);
-        if (bytesWritten <= 0) throw new Error(`writev wrote ${bytesWritten} bytes`);
-        written += bytesWritten;
-        pending = remainingBuffers(pending, bytesWritten);
+      if (batches.length === 1) {
+        // The common single-batch append: a plain write, no array of buffers to build.
+        const buffer = batches[0]!.buffer;
+        let written = 0;
+        while (written < total) {
+          const { bytesWritten } = await handle.write(buffer, written, total - written, startPosition + written);
+          if (bytesWritten <= 0) throw new Error(`write wrote ${bytesWritten} bytes`);
+          written += bytesWritten;
+        }
+      } else {
+        let written = 0;
+        let pending: Buffer[] = [];
+        for (const batch of batches) pending.push(batch.buffer);
+        while (written < total) {
+          const { bytesWritten } = await handle.writev(pending, startPosition + written);
+          if (bytesWritten <= 0) throw new Error(`writev wrote ${bytesWritten} bytes`);
+          written += bytesWritten;
+          pending = remainingBuffers(pending, bytesWritten);
+        }
       }
     } catch (error) {
       await handle.truncate(startPosition).catch(() => undefined);
@@ -261,20 +276,28 @@ export class LogSegment {
   }
 
   /**
-   * Makes this segment read-only: flushes the log, writes both indexes (with a final time index
-   * entry for the segment's largest timestamp) and syncs them, then closes the write handle.
+   * Makes this segment read-only at once (no more appends; a final time index entry for its
+   * largest timestamp). Its bytes and indexes reach the disk in flushSealed(), which the log runs
+   * off the append path so a roll does not stall producers behind a whole-segment fsync.
    */
-  async seal(): Promise<void> {
+  seal(): void {
     if (!this.active) return;
-    const handle = this.writeHandle!;
-    await handle.datasync();
     const max = this.knownMaxTimestamp;
     if (max !== null && max.timestamp >= 0 && !this.timeIndex!.isFull()) this.timeIndex!.maybeAppend(max.timestamp, max.offset);
+    this.active = false;
+  }
+
+  /** Syncs a sealed segment's log, writes and syncs its indexes, and closes its write handle. */
+  async flushSealed(): Promise<void> {
+    if (this.active) throw new Error(`segment ${this.baseOffset} is still active`);
+    const handle = this.writeHandle;
+    if (handle === null) return;
+    await handle.datasync();
     await writeFileSynced(this.offsetIndexPath, this.offsetIndex!.toBuffer());
     await writeFileSynced(this.timeIndexPath, this.timeIndex!.toBuffer());
     this.writeHandle = null;
-    this.active = false;
     await handle.close();
+    // Only now may the index cache drop these indexes: they can be read back from disk.
     this.resources.indexes.touch(this, this.indexBytes(), () => this.unloadIndexes());
   }
 
@@ -302,7 +325,7 @@ export class LogSegment {
   }
 
   private unloadIndexes(): void {
-    if (this.active) return;
+    if (this.active || this.writeHandle !== null) return;
     this.offsetIndex = null;
     this.timeIndex = null;
   }
@@ -472,32 +495,79 @@ export class LogSegment {
     const end = this.sizeBytes;
     const empty = { records: Buffer.alloc(0), firstOffset: offset, nextOffset: offset };
     if (end === 0) return empty;
+    const optimistic = await this.readFromIndexPosition(offset, maxBytes, end, rules);
+    if (optimistic !== null) return optimistic;
+    // The batch lies further from its index entry than one read reaches (large batches): find it first.
     const located = await this.locate(offset);
     if (located === null) return empty;
     const firstSize = located.header.batchLength + LOG_OVERHEAD;
     const length = Math.min(end - located.position, Math.max(maxBytes, firstSize));
     const buffer = Buffer.allocUnsafe(length);
     const bytesRead = await this.withReadHandle(async (handle) => (await handle.read(buffer, 0, length, located.position)).bytesRead);
+    return this.checkedRun(buffer.subarray(0, bytesRead), 0, bytesRead, located.position, located.predecessor, rules);
+  }
+
+  /**
+   * The common case in one read: from the index entry at or below `offset`, read the index
+   * interval plus maxBytes, walk headers to the batch holding `offset` and return the checked run
+   * from there. Returns null when the target batch is not whole inside that read.
+   */
+  private async readFromIndexPosition(offset: number, maxBytes: number, end: number, rules: BatchChainRules): Promise<SegmentReadResult | null> {
+    const { offsetIndex } = await this.ensureIndexes();
+    const entry = offsetIndex.lookup(offset);
+    const start = entry.position;
+    const length = Math.min(end - start, maxBytes + this.limits.indexIntervalBytes + BATCH_HEADER_BYTES);
+    const buffer = Buffer.allocUnsafe(length);
+    const bytesRead = await this.withReadHandle(async (handle) => (await handle.read(buffer, 0, length, start)).bytesRead);
+    let predecessor: Predecessor = start === 0 ? { kind: 'segment-start' } : { kind: 'indexed', lastOffset: entry.offset };
     let cursor = 0;
-    let predecessor = located.predecessor;
-    let nextOffset = offset;
-    while (cursor < bytesRead) {
-      const check = checkBatch(buffer, cursor, bytesRead, { maxBatchBytes: MAX_STORED_BATCH_BYTES });
-      if (!check.ok && check.problem === 'truncated' && cursor > 0) break; // maxBytes cut a batch: stop before it
+    while (cursor + BATCH_HEADER_BYTES <= bytesRead) {
+      const check = checkBatch(buffer, cursor, bytesRead, { maxBatchBytes: MAX_STORED_BATCH_BYTES, verifyCrc: false });
+      if (!check.ok && (check.problem !== 'truncated' || check.header === null)) {
+        const error = new CorruptBatchError(this.logPath, start + cursor, check.problem, check.detail, check.header?.baseOffset ?? null);
+        if (cursor === 0 && start > 0) error.suspectIndex = true;
+        throw error;
+      }
+      const header = check.header!;
+      const size = header.batchLength + LOG_OVERHEAD;
+      if (header.baseOffset + header.lastOffsetDelta >= offset) {
+        if (cursor + size > bytesRead) return null;
+        const limit = Math.min(bytesRead, cursor + Math.max(maxBytes, size));
+        return this.checkedRun(buffer, cursor, limit, start, predecessor, rules);
+      }
+      predecessor = { kind: 'batch', lastOffset: header.baseOffset + header.lastOffsetDelta };
+      cursor += size;
+    }
+    return null;
+  }
+
+  /**
+   * Checks the whole batches in buffer[from, limit) (CRC, chain, epoch) and returns those before
+   * the first bad one; a bad first batch throws. `filePosition` is where buffer[0] sits in the file.
+   */
+  private checkedRun(buffer: Buffer, from: number, limit: number, filePosition: number, first: Predecessor, rules: BatchChainRules): SegmentReadResult {
+    let cursor = from;
+    let predecessor = first;
+    let firstOffset = -1;
+    let nextOffset = -1;
+    while (cursor < limit) {
+      const check = checkBatch(buffer, cursor, limit, { maxBatchBytes: MAX_STORED_BATCH_BYTES });
+      if (!check.ok && check.problem === 'truncated' && cursor > from) break; // maxBytes cut a batch: stop before it
       const problem = check.ok ? chainProblem(check.header, predecessor, this.baseOffset, rules) : { problem: check.problem, detail: check.detail };
       if (problem !== null || !check.ok) {
-        const error = new CorruptBatchError(this.logPath, located.position + cursor, problem!.problem, problem!.detail, check.header?.baseOffset ?? null);
-        if (cursor === 0 && predecessor.kind === 'indexed' && check.ok) error.suspectIndex = true;
-        if (cursor === 0) throw error;
+        const error = new CorruptBatchError(this.logPath, filePosition + cursor, problem!.problem, problem!.detail, check.header?.baseOffset ?? null);
+        if (cursor === from && predecessor.kind === 'indexed' && check.ok) error.suspectIndex = true;
+        if (cursor === from) throw error;
         this.resources.notice('read stopped before a corrupt batch', { file: this.logPath, position: error.position, problem: error.problem, detail: error.detail });
         break;
       }
+      if (firstOffset < 0) firstOffset = check.header.baseOffset;
       const lastOffset = check.header.baseOffset + check.header.lastOffsetDelta;
       predecessor = { kind: 'batch', lastOffset };
       nextOffset = lastOffset + 1;
       cursor += check.size;
     }
-    return { records: buffer.subarray(0, cursor), firstOffset: located.header.baseOffset, nextOffset };
+    return { records: buffer.subarray(from, cursor), firstOffset, nextOffset };
   }
 
   /** The first offset >= `fromOffset` whose batch max timestamp reaches `timestamp`, with that batch. */

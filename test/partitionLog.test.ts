@@ -225,6 +225,26 @@ describe('PartitionLog refuses bad input and keeps what it has', () => {
     await expectRefused(log, Buffer.alloc(0), 'empty');
   });
 
+  it('refuses a CRC-corrupt append among concurrent ones; the others keep contiguous offsets and their bytes', async () => {
+    for (const flush of [{ mode: 'os' as const }, { mode: 'every-append' as const }]) {
+      const { log } = await freshLog({ flush });
+      const appends = Array.from({ length: 12 }, (_, i) => {
+        const batch = labelledBatch(`g${i}`, 2, 1000 + i);
+        if (i === 5) batch[batch.length - 1]! ^= 0x40;
+        return log.append(batch).then((result) => ({ i, result }), (error: unknown) => ({ i, error }));
+      });
+      const outcomes = await Promise.all(appends);
+      const refused = outcomes.filter((o) => 'error' in o);
+      expect(refused.map((o) => o.i)).toEqual([5]);
+      expect((refused[0] as { error: unknown }).error).toMatchObject({ name: 'InvalidRecordsError', reason: 'corrupt' });
+      const accepted = outcomes.filter((o): o is { i: number; result: Awaited<ReturnType<typeof log.append>> } => 'result' in o);
+      expect(accepted.map((o) => o.result.baseOffset)).toEqual(accepted.map((_, k) => k * 2));
+      const values = (await readAll(log)).flatMap((batch) => decodeRecords(batch).map((r) => r.value!.toString()));
+      expect(values).toEqual(accepted.flatMap((o) => [`g${o.i}-0`, `g${o.i}-1`]));
+      expect(log.logEndOffset).toBe(22);
+    }
+  });
+
   it('refuses a batch over max.message.bytes, even as the second batch of a set', async () => {
     const { log } = await freshLog({ maxMessageBytes: 500 });
     await log.append(labelledBatch('keep', 1, 1000));
