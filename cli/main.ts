@@ -2,6 +2,7 @@
 // into yargs and turns outcomes into exit codes: 0 success, 1 failure, 2 bad usage.
 import yargs from 'yargs';
 import { benchCommand } from './benchCommand.js';
+import { brokerCommand } from './brokerCommand.js';
 import { inspectCommand } from './inspectCommand.js';
 
 export const EXIT_OK = 0;
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     .usage('$0 <command> [options]')
     .command(inspectCommand(outcome))
     .command(benchCommand(outcome))
+    .command(brokerCommand(outcome))
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .help()

@@ -7,9 +7,11 @@
 //   <dataDir>/recovery-point-offset-checkpoint   `topic partition offset` per log: flushed and checked below it
 //   <dataDir>/log-start-offset-checkpoint        `topic partition offset` per log moved by retention or DeleteRecords
 //   <dataDir>/clean-shutdown                     written last by close(); removed by open()
-import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fsyncDirectory, readCheckpoint, writeCheckpoint } from '../segments/checkpointFile.js';
+import { lockDirectory } from './directoryLock.js';
 import { FileHandleCache } from '../segments/fileHandleCache.js';
 import { IndexCache } from '../segments/indexCache.js';
 import type { SegmentResources } from '../segments/logSegment.js';
@@ -21,8 +23,8 @@ import { PartitionLog } from './partitionLog.js';
 export const CLEAN_SHUTDOWN_FILE = 'clean-shutdown';
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
 export const LOG_START_OFFSET_CHECKPOINT = 'log-start-offset-checkpoint';
-const LOCK_FILE = '.lock';
 const PARTITION_DIR = /^(.+)-(\d+)$/;
+const DELETED_DIR_SUFFIX = '-delete';
 
 export interface LogManagerOptions {
   dataDir: string;
@@ -36,6 +38,11 @@ export interface LogManagerOptions {
   checkpointIntervalMs?: number;
   /** The config of a log being opened; defaults to Kafka's defaults. */
   configFor?: (topic: string, partition: number) => LogConfig;
+  /**
+   * Open every partition directory found at start (the default). A broker passes false and opens
+   * the logs of the topics its metadata knows, so it can tell stray directories apart.
+   */
+  openExistingLogs?: boolean;
 }
 
 export interface TopicPartition {
@@ -47,12 +54,7 @@ function key(topic: string, partition: number): string {
   return `${topic}-${partition}`;
 }
 
-export class DataDirLockedError extends Error {
-  override readonly name = 'DataDirLockedError';
-}
-
-/** Data directories opened by this process: the pid lock alone cannot tell two of ours apart. */
-const openedInThisProcess = new Set<string>();
+export { DirectoryLockedError as DataDirLockedError } from './directoryLock.js';
 
 export class LogManager {
   readonly resources: SegmentResources;
@@ -65,6 +67,9 @@ export class LogManager {
   private recoveryPoints = new Map<string, number>();
   private logStartOffsets = new Map<string, number>();
   private cleanShutdown = false;
+  private unlockDirectory: (() => Promise<void>) | null = null;
+  /** Partition directories present at start, opened or not. */
+  readonly directoriesFound: TopicPartition[] = [];
 
   private constructor(
     readonly dataDir: string,
@@ -93,9 +98,15 @@ export class LogManager {
       await rm(join(options.dataDir, CLEAN_SHUTDOWN_FILE), { force: true });
       await fsyncDirectory(options.dataDir);
       for (const entry of await readdir(options.dataDir, { withFileTypes: true })) {
+        if (entry.isDirectory() && entry.name.endsWith(DELETED_DIR_SUFFIX)) {
+          // A topic deletion that a crash interrupted: finish it.
+          await rm(join(options.dataDir, entry.name), { recursive: true, force: true });
+          continue;
+        }
         const match = entry.isDirectory() ? PARTITION_DIR.exec(entry.name) : null;
         if (match === null) continue;
-        await manager.openLog(match[1]!, Number(match[2]));
+        manager.directoriesFound.push({ topic: match[1]!, partition: Number(match[2]) });
+        if (options.openExistingLogs !== false) await manager.openLog(match[1]!, Number(match[2]));
       }
     } catch (error) {
       await manager.unlock();
@@ -115,40 +126,12 @@ export class LogManager {
   }
 
   private async lock(): Promise<void> {
-    const resolved = resolve(this.dataDir);
-    if (openedInThisProcess.has(resolved)) throw new DataDirLockedError(`data directory ${this.dataDir} is already open in this process`);
-    openedInThisProcess.add(resolved);
-    try {
-      await this.lockFile();
-    } catch (error) {
-      openedInThisProcess.delete(resolved);
-      throw error;
-    }
-  }
-
-  private async lockFile(): Promise<void> {
-    const path = join(this.dataDir, LOCK_FILE);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const handle = await open(path, 'wx');
-        await handle.writeFile(String(process.pid));
-        await handle.close();
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processIsAlive(owner)) {
-        throw new DataDirLockedError(`data directory ${this.dataDir} is in use by process ${owner}`);
-      }
-      await rm(path, { force: true }); // stale lock of a process that died
-    }
-    throw new DataDirLockedError(`could not lock data directory ${this.dataDir}`);
+    this.unlockDirectory = await lockDirectory(this.dataDir, 'data directory');
   }
 
   private async unlock(): Promise<void> {
-    await rm(join(this.dataDir, LOCK_FILE), { force: true });
-    openedInThisProcess.delete(resolve(this.dataDir));
+    await this.unlockDirectory?.();
+    this.unlockDirectory = null;
   }
 
   private async loadCheckpoints(): Promise<void> {
@@ -193,6 +176,27 @@ export class LogManager {
     return log;
   }
 
+  /**
+   * Closes a partition's log and deletes its directory: renamed to `<dir>.<id>-delete` first (so
+   * a crash leaves nothing that looks like a partition; the next start finishes the removal).
+   */
+  async removeLog(topic: string, partition: number): Promise<void> {
+    const id = key(topic, partition);
+    const entry = this.logs.get(id);
+    if (entry !== undefined) {
+      this.logs.delete(id);
+      await entry.log.close();
+    }
+    this.recoveryPoints.delete(id);
+    this.logStartOffsets.delete(id);
+    const dir = join(this.dataDir, id);
+    if (!(await exists(dir))) return;
+    const doomed = `${dir}.${randomUUID().replaceAll('-', '')}${DELETED_DIR_SUFFIX}`;
+    await rename(dir, doomed);
+    await fsyncDirectory(this.dataDir);
+    await rm(doomed, { recursive: true, force: true });
+  }
+
   partitions(): TopicPartition[] {
     return [...this.logs.values()].map(({ topic, partition }) => ({ topic, partition }));
   }
@@ -231,14 +235,5 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

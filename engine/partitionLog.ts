@@ -11,30 +11,39 @@
 //
 // Control operations (flush, truncate, delete below, close) go through the same queue, so they
 // never interleave with a write.
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory } from '../segments/checkpointFile.js';
 import {
   ATTRIBUTE_LOG_APPEND_TIME,
   ATTRIBUTES_OFFSET,
   BASE_OFFSET_OFFSET,
+  BASE_SEQUENCE_OFFSET,
   CRC_OFFSET,
   LOG_OVERHEAD,
   MAX_TIMESTAMP_OFFSET,
   PARTITION_LEADER_EPOCH_OFFSET,
+  PRODUCER_EPOCH_OFFSET,
+  PRODUCER_ID_OFFSET,
   checkBatch,
+  readInt64AsNumber,
   computeBatchCrc,
   decodeRecords,
   writeInt64FromNumber,
 } from '../segments/recordBatch.js';
 import { UnsupportedCompressionError } from '../segments/compression.js';
-import { CorruptBatchError, LogSegment, type BatchChainRules, type PendingBatch, type SegmentResources } from '../segments/logSegment.js';
-import { DELETED_SUFFIX, parseSegmentFileName } from '../segments/segmentNames.js';
+import { CorruptBatchError, LogSegment, writeFileSynced, type BatchChainRules, type PendingBatch, type SegmentResources } from '../segments/logSegment.js';
+import { DELETED_SUFFIX, parseSegmentFileName, segmentPath } from '../segments/segmentNames.js';
 import type { Clock } from './clock.js';
 import { InvalidRecordsError, LogClosedError, OffsetOutOfRangeError, StorageError } from './errors.js';
 import { LeaderEpochCache } from './leaderEpochCache.js';
+import { ProducerStateManager, type ProducerBatch } from './producerState.js';
 import { hasContiguousOffsets, maxIndexEntries, type LogConfig } from './logConfig.js';
 import type { Logger } from './logger.js';
+
+const SNAPSHOT_SUFFIX = '.snapshot';
+/** Producer-state snapshots kept per partition; older ones are removed at each roll. */
+const SNAPSHOTS_KEPT = 2;
 
 /** One writev takes at most this many buffers (Linux IOV_MAX is 1024). */
 const MAX_BUFFERS_PER_WRITE = 1024;
@@ -101,12 +110,12 @@ type QueuedOperation = QueuedAppend | QueuedControl;
 
 export class PartitionLog {
   readonly dir: string;
-  readonly config: LogConfig;
+  private currentConfig: LogConfig;
   private readonly resources: SegmentResources;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly epochs: LeaderEpochCache;
-  private readonly rules: BatchChainRules;
+  private readonly rules: { contiguousOffsets: boolean; expectedEpoch(offset: number): number | null };
   private leaderEpoch: number;
 
   private segments: LogSegment[] = [];
@@ -124,14 +133,19 @@ export class PartitionLog {
   private closed = false;
   private failedWith: Error | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private producers: ProducerStateManager;
+  /** Unacknowledged idempotent appends by base offset, so a retry can wait for its original. */
+  private readonly pendingIdempotent = new Map<number, Promise<AppendResult>>();
+  private readonly appendListeners = new Set<() => void>();
   /** Flushes of rolled segments, chained in roll order; control operations wait for them. */
   private sealedFlushes: Promise<void> = Promise.resolve();
   private readonly pendingDeletes = new Set<NodeJS.Timeout>();
   recovery: RecoveryReport | null = null;
 
-  private constructor(options: PartitionLogOptions, epochs: LeaderEpochCache) {
+  private constructor(options: PartitionLogOptions, epochs: LeaderEpochCache, producers: ProducerStateManager = new ProducerStateManager()) {
+    this.producers = producers;
     this.dir = options.dir;
-    this.config = options.config;
+    this.currentConfig = options.config;
     this.resources = options.resources;
     this.clock = options.clock;
     this.logger = options.logger;
@@ -141,16 +155,35 @@ export class PartitionLog {
     this.rules = { contiguousOffsets, expectedEpoch: (offset) => this.epochs.epochFor(offset) };
   }
 
+  get config(): LogConfig {
+    return this.currentConfig;
+  }
+
+  /**
+   * Applies new settings (AlterConfigs): they govern the next appends, rolls and flushes. Offset
+   * gaps, once allowed (a compacted topic), stay allowed: compacted segments keep their gaps.
+   */
+  reconfigure(config: LogConfig): void {
+    this.currentConfig = config;
+    this.rules.contiguousOffsets = this.rules.contiguousOffsets && hasContiguousOffsets(config);
+    this.startFlushTimer();
+  }
+
+  private startFlushTimer(): void {
+    if (this.flushTimer !== null) clearInterval(this.flushTimer);
+    this.flushTimer = null;
+    if (this.currentConfig.flush.mode !== 'interval' || this.closed) return;
+    this.flushTimer = setInterval(() => {
+      this.flush().catch((error: unknown) => this.logger.error('periodic flush failed', { dir: this.dir, error: String(error) }));
+    }, this.currentConfig.flush.intervalMs);
+    this.flushTimer.unref();
+  }
+
   static async open(options: PartitionLogOptions): Promise<PartitionLog> {
     await mkdir(options.dir, { recursive: true });
     const log = new PartitionLog(options, await LeaderEpochCache.load(options.dir));
     await log.load(options);
-    if (options.config.flush.mode === 'interval') {
-      log.flushTimer = setInterval(() => {
-        log.flush().catch((error: unknown) => log.logger.error('periodic flush failed', { dir: log.dir, error: String(error) }));
-      }, options.config.flush.intervalMs);
-      log.flushTimer.unref();
-    }
+    log.startFlushTimer();
     return log;
   }
 
@@ -224,6 +257,46 @@ export class PartitionLog {
     this.logStart = Math.min(Math.max(options.logStartOffset ?? 0, this.segments[0]!.baseOffset), this.logEnd);
     this.recoveryPointOffset = options.cleanShutdown ? this.logEnd : Math.min(options.recoveryPoint, this.logEnd);
     if (this.epochs.latestEpoch === null || this.epochs.latestEpoch < this.leaderEpoch) await this.epochs.assign(this.leaderEpoch, this.logEnd);
+    await this.loadProducerState();
+  }
+
+  /**
+   * Rebuilds idempotent-producer state: the newest snapshot at or below the log end, then the
+   * headers of every batch after it. Snapshots past the log end (a truncated tail) are removed.
+   */
+  private async loadProducerState(): Promise<void> {
+    const snapshots: number[] = [];
+    for (const name of await readdir(this.dir)) {
+      if (!name.endsWith(SNAPSHOT_SUFFIX)) continue;
+      const offset = Number(name.slice(0, -SNAPSHOT_SUFFIX.length));
+      if (!Number.isSafeInteger(offset)) continue;
+      if (offset > this.logEnd) await rm(join(this.dir, name), { force: true });
+      else snapshots.push(offset);
+    }
+    snapshots.sort((a, b) => b - a);
+    let from = this.logStart;
+    for (const offset of snapshots) {
+      try {
+        const restored = ProducerStateManager.fromSnapshot(await readFile(segmentPath(this.dir, offset, SNAPSHOT_SUFFIX)));
+        this.producers = restored;
+        from = Math.max(offset, this.logStart);
+        break;
+      } catch (error) {
+        this.logger.warn('ignoring unreadable producer state snapshot', { dir: this.dir, offset, error: String(error) });
+      }
+    }
+    try {
+      for (let i = this.segmentIndexFor(from); i < this.segments.length; i++) {
+        // The log is history, not requests: every producer batch is recorded as it stands.
+        await this.segments[i]!.forEachBatchHeader(from, (header) => {
+          if (header.producerId >= 0) this.producers.record(header, header.baseOffset, this.clock.nowMs());
+        });
+      }
+    } catch (error) {
+      if (!(error instanceof CorruptBatchError)) throw error;
+      // Reads will report the corrupt batch; idempotence simply knows less about what follows it.
+      this.logger.warn('producer state scan stopped at a corrupt batch', { file: error.file, position: error.position, problem: error.problem });
+    }
   }
 
   /**
@@ -289,9 +362,20 @@ export class PartitionLog {
   async append(records: Buffer): Promise<AppendResult> {
     this.assertWritable();
     const batches = this.validate(records, false);
+    const idempotent = batches.some((batch) => readInt64AsNumber(batch.buffer, PRODUCER_ID_OFFSET) >= 0);
+    if (idempotent && batches.length > 1) {
+      throw new InvalidRecordsError('corrupt', 'a batch of an idempotent producer must come alone in its record set', 1);
+    }
     if (this.queue.length > 0 && (this.queuedBytes + records.length > this.config.maxQueuedAppendBytes || this.roomWaiters.length > 0)) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       this.assertWritable();
+    }
+    // From here to the queue, nothing awaits: the sequence check, the offsets and the producer
+    // state update happen in call order.
+    const producerHeader = idempotent ? producerFields(batches[0]!) : null;
+    if (producerHeader !== null) {
+      const verdict = this.producers.check(producerHeader);
+      if (verdict.kind === 'duplicate') return this.duplicateOf(verdict.batch);
     }
     const result: AppendResult = { baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: this.logStart };
     if (this.config.messageTimestampType === 'LogAppendTime') {
@@ -304,11 +388,39 @@ export class PartitionLog {
         batch.maxTimestamp = result.logAppendTimeMs;
       }
     }
-    return new Promise<AppendResult>((resolve, reject) => {
+    const appended = new Promise<AppendResult>((resolve, reject) => {
       const queued: QueuedAppend = { kind: 'append', batches, bytes: records.length, result, resolve, reject };
       this.assignOffsets(queued);
       this.enqueue(queued);
     });
+    if (producerHeader !== null) {
+      this.producers.record(producerHeader, result.baseOffset, this.clock.nowMs());
+      const baseOffset = result.baseOffset;
+      this.pendingIdempotent.set(baseOffset, appended);
+      const forget = (): void => void this.pendingIdempotent.delete(baseOffset);
+      appended.then(forget, forget);
+    }
+    return appended;
+  }
+
+  /** A producer retried a batch we have: answer with the original's offsets, once it is acknowledged. */
+  private async duplicateOf(batch: ProducerBatch): Promise<AppendResult> {
+    const pending = this.pendingIdempotent.get(batch.baseOffset);
+    if (pending !== undefined) return pending;
+    return { baseOffset: batch.baseOffset, lastOffset: batch.lastOffset, logAppendTimeMs: -1, logStartOffset: this.logStart };
+  }
+
+  /** Registers a one-time callback for the next time the log end moves (Fetch long polls). */
+  onNextAppend(listener: () => void): () => void {
+    this.appendListeners.add(listener);
+    return () => void this.appendListeners.delete(listener);
+  }
+
+  private notifyAppend(): void {
+    if (this.appendListeners.size === 0) return;
+    const listeners = [...this.appendListeners];
+    this.appendListeners.clear();
+    for (const listener of listeners) listener();
   }
 
   /**
@@ -495,6 +607,7 @@ export class PartitionLog {
       append.result.logStartOffset = this.logStart;
       append.resolve(append.result);
     }
+    this.notifyAppend();
   }
 
   private shouldRoll(active: LogSegment, pendingBytes: number, batch: PendingBatch): boolean {
@@ -524,6 +637,7 @@ export class PartitionLog {
     const next = await LogSegment.create(this.dir, newBaseOffset, this.segmentLimits(), this.resources);
     previous.seal();
     this.segments.push(next);
+    await this.writeProducerSnapshot(newBaseOffset);
     await fsyncDirectory(this.dir);
     // Sealed segments flush one after another, in order, so the recovery point only ever moves
     // past segments whose bytes and indexes are all on disk.
@@ -536,6 +650,21 @@ export class PartitionLog {
       this.logger.error('flushing a rolled segment failed; the log stops accepting appends', { file: previous.logPath, error: String(error) });
     });
     this.logger.info('rolled segment', { dir: this.dir, sealed: previous.baseOffset, sealedBytes: previous.sizeBytes, next: newBaseOffset });
+  }
+
+  /**
+   * Snapshots producer state as of `offset` (a new segment's base, or the log end at close) and
+   * drops old snapshots. Written even when empty: it bounds the scan at the next open.
+   */
+  private async writeProducerSnapshot(offset: number): Promise<void> {
+    await writeFileSynced(segmentPath(this.dir, offset, SNAPSHOT_SUFFIX), this.producers.toSnapshot(offset));
+    const older = (await readdir(this.dir))
+      .filter((name) => name.endsWith(SNAPSHOT_SUFFIX))
+      .map((name) => Number(name.slice(0, -SNAPSHOT_SUFFIX.length)))
+      .filter((snapshot) => Number.isSafeInteger(snapshot))
+      .sort((a, b) => b - a)
+      .slice(SNAPSHOTS_KEPT);
+    for (const snapshot of older) await rm(segmentPath(this.dir, snapshot, SNAPSHOT_SUFFIX), { force: true });
   }
 
   /** A write failed: the failed group and every append queued behind it are refused, offsets rewound. */
@@ -554,6 +683,7 @@ export class PartitionLog {
     }
     this.queue = remaining;
     this.nextOffsetToAssign = this.logEnd;
+    this.producers.truncateFrom(this.logEnd);
     this.wakeRoomWaiters();
   }
 
@@ -586,14 +716,14 @@ export class PartitionLog {
    * Whole batches from the one holding `offset`, up to `maxBytes` (but at least one batch when
    * there is data), never past `maxOffset` (exclusive; defaults to the log end).
    */
-  async read(offset: number, maxBytes: number, options: { maxOffset?: number } = {}): Promise<LogReadResult> {
+  async read(offset: number, maxBytes: number, options: { maxOffset?: number; minOneBatch?: boolean } = {}): Promise<LogReadResult> {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(maxBytes) || maxBytes < 0) {
       throw new RangeError(`read needs integer offset and non-negative integer maxBytes, got ${offset} and ${maxBytes}`);
     }
     for (let attempt = 0; ; attempt++) {
       const truncationsBefore = this.truncations;
       try {
-        return await this.readOnce(offset, maxBytes, options.maxOffset ?? this.logEnd);
+        return await this.readOnce(offset, maxBytes, options.maxOffset ?? this.logEnd, options.minOneBatch ?? true);
       } catch (error) {
         // A truncation or deletion that raced this read can make bytes vanish under it; retry once
         // against the new state rather than report corruption that is not there.
@@ -603,14 +733,15 @@ export class PartitionLog {
     }
   }
 
-  private async readOnce(offset: number, maxBytes: number, maxOffset: number): Promise<LogReadResult> {
+  private async readOnce(offset: number, maxBytes: number, maxOffset: number, minOneBatch: boolean): Promise<LogReadResult> {
     if (offset < this.logStart || offset > this.logEnd) throw new OffsetOutOfRangeError(offset, this.logStart, this.logEnd);
     const empty = { records: Buffer.alloc(0), logStartOffset: this.logStart, logEndOffset: this.logEnd };
     if (offset >= maxOffset) return empty;
     const segments = this.segments;
     for (let i = this.segmentIndexFor(offset); i < segments.length; i++) {
       const segment = segments[i]!;
-      const result = await segment.read(Math.max(offset, segment.baseOffset), maxBytes, this.rules);
+      const result = await segment.read(Math.max(offset, segment.baseOffset), maxBytes, this.rules, minOneBatch);
+      if (result.firstBatchTooLarge === true) break;
       if (result.records.length === 0) continue;
       return { records: trimToOffset(result.records, maxOffset), logStartOffset: this.logStart, logEndOffset: this.logEnd };
     }
@@ -680,6 +811,7 @@ export class PartitionLog {
       this.logEnd = newEnd;
       this.nextOffsetToAssign = newEnd;
       this.recoveryPointOffset = Math.min(this.recoveryPointOffset, newEnd);
+      this.producers.truncateFrom(newEnd);
       await this.epochs.truncateFromEnd(newEnd);
       if (this.epochs.latestEpoch === null) await this.epochs.assign(this.leaderEpoch, newEnd);
       this.logger.info('truncated log', { dir: this.dir, requested: offset, logEndOffset: newEnd, segmentsRemoved: removed.length });
@@ -739,6 +871,7 @@ export class PartitionLog {
       if (this.failedWith === null) {
         await active.flush();
         await active.writeIndexes();
+        await this.writeProducerSnapshot(this.logEnd);
         this.recoveryPointOffset = this.logEnd;
       }
       for (const segment of this.segments) await segment.close();
@@ -766,3 +899,12 @@ function trimToOffset(records: Buffer, maxOffset: number): Buffer {
   return records.subarray(0, position);
 }
 
+/** The producer fields of a batch (the idempotence check needs nothing else). */
+function producerFields(batch: PendingBatch): { producerId: number; producerEpoch: number; baseSequence: number; lastOffsetDelta: number } {
+  return {
+    producerId: readInt64AsNumber(batch.buffer, PRODUCER_ID_OFFSET),
+    producerEpoch: batch.buffer.readInt16BE(PRODUCER_EPOCH_OFFSET),
+    baseSequence: batch.buffer.readInt32BE(BASE_SEQUENCE_OFFSET),
+    lastOffsetDelta: batch.lastOffset - batch.baseOffset,
+  };
+}

@@ -1,0 +1,180 @@
+// One broker's request handling, without sockets: a request frame in, a response frame out.
+// The dispatcher reads the header, checks the API and version against what we advertise, hands
+// the body to that API's handler (engine/handlers/, one file per API) and encodes the answer.
+//
+// Malformed input is never fatal: an undecodable header or body raises MalformedRequestError,
+// and the connection owner closes that one connection. An unsupported ApiVersions version gets
+// error 35 in the v0 shape (so librdkafka falls back); other unsupported APIs or versions are
+// refused the same way Kafka refuses them, by closing the connection.
+import { ADVERTISED_APIS } from '../protocol/apis.js';
+import { ErrorCode } from '../protocol/errors.js';
+import { beginFrame, endFrame } from '../protocol/frame.js';
+import { encodeApiVersionsResponse } from '../protocol/generated/apiVersionsResponse.js';
+import { API_VERSIONS_API_KEY, readRequestHeader, responseHeaderVersion, writeResponseHeader, type ParsedRequestHeader } from '../protocol/headers.js';
+import { ByteReader, ByteWriter, ProtocolDecodeError } from '../protocol/wire.js';
+import type { BrokerConfig } from './brokerConfig.js';
+import { systemClock, type Clock } from './clock.js';
+import { apiVersionsBody, apiVersionsHandler } from './handlers/apiVersions.js';
+import { fetchHandler } from './handlers/fetch.js';
+import { unavailableGroupHandlers } from './handlers/groupsUnavailable.js';
+import type { ApiHandler, BrokerServices, HandlerContext, RequestContext } from './handlers/handler.js';
+import { initProducerIdHandler } from './handlers/initProducerId.js';
+import { listOffsetsHandler } from './handlers/listOffsets.js';
+import { metadataHandler } from './handlers/metadata.js';
+import { produceHandler } from './handlers/produce.js';
+import { adminHandlers } from './handlers/admin.js';
+import { isExpectedError, kafkaErrorCodeOf } from './kafkaErrors.js';
+import { LogManager } from './logManager.js';
+import { streamLogger, type Logger } from './logger.js';
+import type { MetadataStore } from './metadataStore.js';
+import { ProducerIdAllocator } from './producerIds.js';
+import { TopicManager } from './topicManager.js';
+
+export type { RequestContext } from './handlers/handler.js';
+
+/** The request could not be decoded: close the connection it came on. */
+export class MalformedRequestError extends Error {
+  override readonly name = 'MalformedRequestError';
+}
+
+export interface BrokerResponse {
+  /** One whole response frame, size prefix included. */
+  chunks: Buffer[];
+  /** Call once the socket wrote the chunks (or died): the encoder's buffer is reused after. */
+  release(): void;
+}
+
+/** Encoders kept for reuse; more than this many responses in flight allocate fresh ones. */
+const MAX_POOLED_WRITERS = 64;
+
+export interface BrokerOptions {
+  config: BrokerConfig;
+  metadataStore: MetadataStore;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export class Broker {
+  private readonly handlers = new Map<number, ApiHandler<unknown, unknown>>();
+  private readonly advertised = new Map(ADVERTISED_APIS.map((api) => [api.apiKey, api]));
+  private readonly writers: ByteWriter[] = [];
+  private stopped = false;
+
+  private constructor(
+    readonly services: BrokerServices,
+    readonly logs: LogManager,
+  ) {
+    const all = [apiVersionsHandler, metadataHandler, produceHandler, fetchHandler, listOffsetsHandler, initProducerIdHandler, ...adminHandlers, ...unavailableGroupHandlers];
+    for (const handler of all) {
+      if (this.handlers.has(handler.apiKey)) throw new Error(`two handlers for API key ${handler.apiKey}`);
+      this.handlers.set(handler.apiKey, handler);
+    }
+    for (const api of ADVERTISED_APIS) {
+      if (!this.handlers.has(api.apiKey)) throw new Error(`API ${api.name} (${api.apiKey}) is advertised but has no handler`);
+    }
+  }
+
+  static async start(options: BrokerOptions): Promise<Broker> {
+    const clock = options.clock ?? systemClock;
+    const logger = options.logger ?? streamLogger();
+    const snapshot = await options.metadataStore.load();
+    let topics: TopicManager | null = null;
+    const logs = await LogManager.open({
+      dataDir: options.config.dataDir,
+      clock,
+      logger,
+      checkpointIntervalMs: options.config.checkpointIntervalMs,
+      openExistingLogs: false,
+      configFor: (topic) => topics!.logConfigOf(topic),
+    });
+    try {
+      topics = new TopicManager(options.metadataStore, logs, options.config, clock, logger);
+      await topics.load(snapshot.topics);
+    } catch (error) {
+      await logs.close().catch(() => undefined);
+      throw error;
+    }
+    const services: BrokerServices = { config: options.config, topics, producerIds: new ProducerIdAllocator(options.metadataStore), clock, logger };
+    return new Broker(services, logs);
+  }
+
+  get topics(): TopicManager {
+    return this.services.topics;
+  }
+
+  /**
+   * Handles one request frame (without its size prefix). Resolves to the response frame, or null
+   * when none is sent; rejects with MalformedRequestError for input that cannot be decoded.
+   */
+  async handleFrame(frame: Buffer, context: RequestContext): Promise<BrokerResponse | null> {
+    const reader = new ByteReader(frame);
+    let header: ParsedRequestHeader;
+    try {
+      header = readRequestHeader(reader);
+    } catch (error) {
+      throw new MalformedRequestError(`unreadable request header: ${(error as Error).message}`);
+    }
+    const api = this.advertised.get(header.apiKey);
+    const handler = this.handlers.get(header.apiKey);
+    if (api === undefined || handler === undefined || header.apiVersion < api.minVersion || header.apiVersion > api.maxVersion || header.headerVersion === null) {
+      if (header.apiKey === API_VERSIONS_API_KEY) return this.unsupportedApiVersions(header.correlationId);
+      throw new MalformedRequestError(`unsupported API key ${header.apiKey} version ${header.apiVersion}`);
+    }
+    let request: unknown;
+    try {
+      request = handler.decode(reader, header.apiVersion);
+      if (reader.remaining !== 0) throw new ProtocolDecodeError(`${reader.remaining} bytes after the request body`, reader.position);
+    } catch (error) {
+      if (error instanceof ProtocolDecodeError) throw new MalformedRequestError(`${api.name} v${header.apiVersion}: ${error.message}`);
+      throw error;
+    }
+    const handlerContext: HandlerContext = { ...context, clientId: header.clientId, services: this.services };
+    let response: unknown;
+    try {
+      response = this.stopped ? handler.errorResponse(request, header.apiVersion, ErrorCode.NOT_LEADER_OR_FOLLOWER) : await handler.handle(request, header.apiVersion, handlerContext);
+    } catch (error) {
+      // Handlers answer expected conditions themselves; whatever escapes is reported to the client
+      // as a server error for everything it asked, and logged with its stack when unexpected.
+      if (!isExpectedError(error)) this.services.logger.error('request failed', { api: api.name, version: header.apiVersion, clientId: header.clientId, error: (error as Error).stack ?? String(error) });
+      response = handler.errorResponse(request, header.apiVersion, kafkaErrorCodeOf(error));
+    }
+    if (response === null) return null;
+    return this.encodeResponse(header, (writer) => handler.encode(writer, header.apiVersion, response));
+  }
+
+  private unsupportedApiVersions(correlationId: number): BrokerResponse {
+    // Error 35 in the v0 layout, with our ranges, so a client can retry with a version we have.
+    return this.encodeResponse({ apiKey: API_VERSIONS_API_KEY, apiVersion: 0, correlationId }, (writer) =>
+      encodeApiVersionsResponse(writer, 0, { ...apiVersionsBody(), errorCode: ErrorCode.UNSUPPORTED_VERSION }),
+    );
+  }
+
+  private encodeResponse(header: Pick<ParsedRequestHeader, 'apiKey' | 'apiVersion' | 'correlationId'>, body: (writer: ByteWriter) => void): BrokerResponse {
+    const writer = this.writers.pop() ?? new ByteWriter();
+    const start = beginFrame(writer);
+    writeResponseHeader(writer, header.correlationId, responseHeaderVersion(header.apiKey, header.apiVersion));
+    body(writer);
+    endFrame(writer, start);
+    const chunks = writer.finish();
+    let released = false;
+    return {
+      chunks,
+      release: () => {
+        if (released) return;
+        released = true;
+        writer.reset();
+        if (this.writers.length < MAX_POOLED_WRITERS) this.writers.push(writer);
+      },
+    };
+  }
+
+  /**
+   * Flushes every log, writes checkpoints and the clean-shutdown marker. The metadata store stays
+   * open: whoever opened it closes it.
+   */
+  async shutdown(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.logs.close();
+  }
+}

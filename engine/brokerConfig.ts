@@ -1,0 +1,168 @@
+// Broker configuration by Kafka's broker config names (server.properties style). Known keys are
+// validated with their valid range in the error; unknown keys are reported back to the caller
+// (which logs them) and ignored, so a Kafka server.properties can be reused as is.
+import { ConfigError } from './errors.js';
+import { TOPIC_CONFIGS, topicSettings, type ConfigMap } from './topicConfig.js';
+
+export interface BrokerConfig {
+  nodeId: number;
+  /** Address the listener binds. */
+  host: string;
+  port: number;
+  /** Address clients are told to connect to (Metadata, FindCoordinator). */
+  advertisedHost: string;
+  advertisedPort: number;
+  dataDir: string;
+  numPartitions: number;
+  defaultReplicationFactor: number;
+  autoCreateTopics: boolean;
+  /** Frames larger than this are refused before their body is buffered. */
+  socketRequestMaxBytes: number;
+  /** Requests of one connection being worked on at once; reading pauses past this. */
+  maxInFlightRequestsPerConnection: number;
+  /** Response bytes queued on one connection before reading pauses (a slow reader's bound). */
+  maxQueuedResponseBytesPerConnection: number;
+  maxConnections: number;
+  retentionCheckIntervalMs: number;
+  checkpointIntervalMs: number;
+  /** Longest a Fetch may wait, whatever the client asks (bounds long polls). */
+  fetchMaxWaitCapMs: number;
+  /** The `log.*` and other broker keys that give topic configs their defaults. */
+  topicDefaults: ConfigMap;
+  clusterId: string;
+}
+
+interface BrokerKey {
+  parse(value: string, key: string): number | string | boolean | [string, number];
+  apply(config: BrokerConfig, value: number | string | boolean | [string, number]): void;
+}
+
+function integer(min: number, max: number): (value: string, key: string) => number {
+  return (value, key) => {
+    const parsed = Number(value.trim());
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      throw new ConfigError(`${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
+    }
+    return parsed;
+  };
+}
+
+function boolean(value: string, key: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new ConfigError(`${key} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function listener(value: string, key: string): [string, number] {
+  const first = value.split(',')[0]!.trim();
+  const match = /^(?:PLAINTEXT:\/\/)?(\[[^\]]*\]|[^:/]*):(\d+)$/.exec(first);
+  const port = Number(match?.[2]);
+  if (match === null || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`${key} must look like PLAINTEXT://host:port with a port in [0, 65535], got ${JSON.stringify(value)}`);
+  }
+  return [match[1]!.replace(/^\[|\]$/g, ''), port];
+}
+
+const INT_MAX = 2147483647;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+const brokerKeys: Record<string, BrokerKey> = {
+  'node.id': { parse: integer(0, INT_MAX), apply: (c, v) => (c.nodeId = v as number) },
+  'broker.id': { parse: integer(0, INT_MAX), apply: (c, v) => (c.nodeId = v as number) },
+  'num.partitions': { parse: integer(1, 100_000), apply: (c, v) => (c.numPartitions = v as number) },
+  'default.replication.factor': { parse: integer(1, 1), apply: (c, v) => (c.defaultReplicationFactor = v as number) },
+  'auto.create.topics.enable': { parse: boolean, apply: (c, v) => (c.autoCreateTopics = v as boolean) },
+  'socket.request.max.bytes': { parse: integer(1024, INT_MAX), apply: (c, v) => (c.socketRequestMaxBytes = v as number) },
+  'max.connections': { parse: integer(1, 1_000_000), apply: (c, v) => (c.maxConnections = v as number) },
+  'queued.max.requests': { parse: integer(1, 10_000), apply: (c, v) => (c.maxInFlightRequestsPerConnection = v as number) },
+  'log.retention.check.interval.ms': { parse: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (c.retentionCheckIntervalMs = v as number) },
+  'log.flush.offset.checkpoint.interval.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.checkpointIntervalMs = v as number) },
+  // Kafka listener syntax, first listener only: PLAINTEXT://host:port (SASL/TLS are not served).
+  listeners: { parse: listener, apply: (c, v) => ([c.host, c.port] = v as [string, number]) },
+  'advertised.listeners': { parse: listener, apply: (c, v) => ([c.advertisedHost, c.advertisedPort] = v as [string, number]) },
+  'log.dirs': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v).split(',')[0]!) },
+  'log.dir': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v)) },
+};
+
+/** Keys that set a topic default under another unit; normalised to the `*.ms` key. */
+const hourAndMinuteAliases: Record<string, { target: string; factorMs: number }> = {
+  'log.retention.hours': { target: 'log.retention.ms', factorMs: 60 * 60 * 1000 },
+  'log.retention.minutes': { target: 'log.retention.ms', factorMs: 60 * 1000 },
+  'log.roll.hours': { target: 'log.roll.ms', factorMs: 60 * 60 * 1000 },
+};
+
+const topicDefaultKeys = new Map([...TOPIC_CONFIGS.values()].map((definition) => [definition.brokerKey, definition]));
+
+export function defaultBrokerConfig(): BrokerConfig {
+  return {
+    nodeId: 0,
+    host: '127.0.0.1',
+    port: 9092,
+    advertisedHost: '127.0.0.1',
+    advertisedPort: 9092,
+    dataDir: './data',
+    numPartitions: 1,
+    defaultReplicationFactor: 1,
+    autoCreateTopics: true,
+    socketRequestMaxBytes: 100 * 1024 * 1024,
+    maxInFlightRequestsPerConnection: 100,
+    maxQueuedResponseBytesPerConnection: 64 * 1024 * 1024,
+    maxConnections: 10_000,
+    retentionCheckIntervalMs: 5 * 60 * 1000,
+    checkpointIntervalMs: 60_000,
+    fetchMaxWaitCapMs: 30_000,
+    topicDefaults: {},
+    clusterId: 'tidelog',
+  };
+}
+
+/**
+ * Applies Kafka-named properties over the defaults. Returns the config and the keys it does not
+ * know (ignored). Throws ConfigError for a known key with a bad value.
+ */
+export function brokerConfigFromProperties(properties: ConfigMap, base: BrokerConfig = defaultBrokerConfig()): { config: BrokerConfig; unknownKeys: string[] } {
+  const config: BrokerConfig = { ...base, topicDefaults: { ...base.topicDefaults } };
+  const topicDefaults: Record<string, string> = { ...config.topicDefaults };
+  const unknownKeys: string[] = [];
+  for (const [rawKey, rawValue] of Object.entries(properties)) {
+    const key = rawKey.trim();
+    const value = rawValue.trim();
+    const alias = hourAndMinuteAliases[key];
+    if (alias !== undefined) {
+      const amount = integer(-1, Math.floor(Number.MAX_SAFE_INTEGER / alias.factorMs))(value, key);
+      topicDefaults[alias.target] = String(amount < 0 ? -1 : amount * alias.factorMs);
+      continue;
+    }
+    const brokerKey = brokerKeys[key];
+    if (brokerKey !== undefined) {
+      brokerKey.apply(config, brokerKey.parse(value, key));
+      continue;
+    }
+    const definition = topicDefaultKeys.get(key);
+    if (definition !== undefined) {
+      const reason = definition.invalid(value);
+      if (reason !== null) throw new ConfigError(`${key} ${reason}`);
+      topicDefaults[key] = value;
+      continue;
+    }
+    unknownKeys.push(key);
+  }
+  config.topicDefaults = topicDefaults;
+  // Check the defaults combine into a valid log config now, not at the first topic creation.
+  topicSettings({}, config.topicDefaults);
+  if (config.retentionCheckIntervalMs > DAY_MS * 365) throw new ConfigError('log.retention.check.interval.ms must be at most a year');
+  return { config, unknownKeys };
+}
+
+/** Parses `key=value` lines (server.properties): `#` and `!` comments, blank lines ignored. */
+export function parseProperties(text: string): Record<string, string> {
+  const properties: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((line, index) => {
+    const trimmed = line.trim();
+    if (trimmed.length === 0 || trimmed.startsWith('#') || trimmed.startsWith('!')) return;
+    const separator = trimmed.search(/[=:]/);
+    if (separator <= 0) throw new ConfigError(`line ${index + 1}: expected key=value, got ${JSON.stringify(trimmed)}`);
+    properties[trimmed.slice(0, separator).trim()] = trimmed.slice(separator + 1).trim();
+  });
+  return properties;
+}
