@@ -75,6 +75,8 @@ export interface PendingBatch {
 export interface SegmentReadResult {
   /** Whole batches, the first one containing the requested offset. Empty when nothing is there. */
   records: Buffer;
+  /** True when data was there but its first batch alone is larger than maxBytes (minOneBatch off). */
+  firstBatchTooLarge?: boolean;
   firstOffset: number;
   /** Offset after the last returned batch. */
   nextOffset: number;
@@ -218,6 +220,15 @@ export class LogSegment {
    * failure the file is cut back to its previous length and nothing changes.
    */
   async writeBatches(batches: readonly PendingBatch[]): Promise<void> {
+    await this.writeUncommitted(batches);
+    this.commitWritten(batches);
+  }
+
+  /**
+   * Writes batches after the committed end without making them visible: reads stop at
+   * sizeBytes until commitWritten(). On a write error the file is cut back and the error thrown.
+   */
+  async writeUncommitted(batches: readonly PendingBatch[]): Promise<void> {
     const handle = this.writeHandle;
     if (handle === null || !this.active) throw new Error(`segment ${this.baseOffset} is not open for appends`);
     const startPosition = this.sizeBytes;
@@ -249,13 +260,24 @@ export class LogSegment {
       await handle.truncate(startPosition).catch(() => undefined);
       throw error;
     }
-    let position = startPosition;
+  }
+
+  /** Makes batches written by writeUncommitted visible: index entries, size, next offset. */
+  commitWritten(batches: readonly PendingBatch[]): void {
+    let position = this.sizeBytes;
     for (const batch of batches) {
       this.indexBatch(batch.lastOffset, batch.maxTimestamp, position, batch.buffer.length);
       position += batch.buffer.length;
     }
     this.sizeBytes = position;
     this.knownNextOffset = batches[batches.length - 1]!.lastOffset + 1;
+  }
+
+  /** Cuts off bytes written after the committed end (batches that must not be kept). */
+  async discardUncommitted(): Promise<void> {
+    const handle = this.writeHandle;
+    if (handle === null) throw new Error(`segment ${this.baseOffset} is not open for appends`);
+    await handle.truncate(this.sizeBytes);
   }
 
   private indexBatch(lastOffset: number, maxTimestamp: number, position: number, size: number): void {
@@ -389,6 +411,15 @@ export class LogSegment {
     this.knownMaxTimestamp = max;
   }
 
+  /** Calls `visit` with the header of every batch whose last offset is >= `fromOffset`, in order. */
+  async forEachBatchHeader(fromOffset: number, visit: (header: BatchHeader) => void): Promise<void> {
+    const { offsetIndex } = await this.ensureIndexes();
+    await this.walkHeaders(offsetIndex.lookup(fromOffset).position, this.sizeBytes, (header) => {
+      if (header.baseOffset + header.lastOffsetDelta >= fromOffset) visit(header);
+      return true;
+    });
+  }
+
   /** Largest record timestamp in the segment (-1 when empty). */
   async maxTimestamp(): Promise<number> {
     await this.loadTail();
@@ -487,8 +518,10 @@ export class LogSegment {
    * always one whole batch when there is any (so a consumer never sticks on a large batch).
    * Every returned batch passed its CRC and chain checks; a bad first batch throws.
    */
-  async read(offset: number, maxBytes: number, rules: BatchChainRules): Promise<SegmentReadResult> {
-    return this.withIndexRetry(() => this.readOnce(offset, maxBytes, rules));
+  async read(offset: number, maxBytes: number, rules: BatchChainRules, minOneBatch = true): Promise<SegmentReadResult> {
+    const result = await this.withIndexRetry(() => this.readOnce(offset, maxBytes, rules));
+    if (!minOneBatch && result.records.length > maxBytes) return { records: Buffer.alloc(0), firstOffset: offset, nextOffset: offset, firstBatchTooLarge: true };
+    return result;
   }
 
   private async readOnce(offset: number, maxBytes: number, rules: BatchChainRules): Promise<SegmentReadResult> {

@@ -245,6 +245,32 @@ describe('PartitionLog refuses bad input and keeps what it has', () => {
     }
   });
 
+  it('a lone corrupt append (CRC checked while its write is in flight) leaves the file as it was and its offset unused', async () => {
+    const { log } = await freshLog();
+    await log.append(labelledBatch('keep', 3, 1000));
+    const sizeBefore = (await stat(`${log.dir}/00000000000000000000.log`)).size;
+    const bad = labelledBatch('bad', 2, 1000);
+    bad[bad.length - 3]! ^= 0x10;
+    await expect(log.append(bad)).rejects.toMatchObject({ name: 'InvalidRecordsError', reason: 'corrupt' });
+    expect((await stat(`${log.dir}/00000000000000000000.log`)).size).toBe(sizeBefore);
+    expect(log.logEndOffset).toBe(3);
+    expect(await log.append(labelledBatch('next', 1, 1000))).toMatchObject({ baseOffset: 3 });
+  });
+
+  it('appends queued behind a lone corrupt one are refused with a retriable storage error, and succeed when retried', async () => {
+    const { log } = await freshLog();
+    const bad = labelledBatch('bad', 2, 1000);
+    bad[bad.length - 1]! ^= 0x01;
+    const outcomes = await Promise.allSettled([log.append(bad), log.append(labelledBatch('q1', 1, 1000)), log.append(labelledBatch('q2', 1, 1000))]);
+    expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: { name: 'InvalidRecordsError' } });
+    expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: { name: 'StorageError', kafkaErrorCode: 56 } });
+    expect(outcomes[2]).toMatchObject({ status: 'rejected', reason: { name: 'StorageError' } });
+    expect(log.logEndOffset).toBe(0);
+    expect(await log.append(labelledBatch('q1', 1, 1000))).toMatchObject({ baseOffset: 0 });
+    expect(await log.append(labelledBatch('q2', 1, 1000))).toMatchObject({ baseOffset: 1 });
+    expect((await readAll(log)).flatMap((b) => decodeRecords(b).map((r) => r.value!.toString()))).toEqual(['q1-0', 'q2-0']);
+  });
+
   it('refuses a batch over max.message.bytes, even as the second batch of a set', async () => {
     const { log } = await freshLog({ maxMessageBytes: 500 });
     await log.append(labelledBatch('keep', 1, 1000));
