@@ -1,5 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidRecordsError, OffsetOutOfRangeError } from '../engine/errors.js';
 import { CRC_OFFSET, computeBatchCrc, decodeRecords, encodeBatch, readBatchHeader } from '../segments/recordBatch.js';
 import { SeededRandom } from './support/random.js';
@@ -68,6 +68,18 @@ describe('PartitionLog append and read', () => {
     const values = (await readAll(log)).flatMap((batch) => decodeRecords(batch).map((r) => r.value!.toString()));
     expect(values).toEqual(Array.from({ length: 50 }, (_, i) => [`c${i}-0`, `c${i}-1`]).flat());
     expect(log.recoveryPoint).toBe(100);
+  });
+
+  it('flush policy "interval" moves the recovery point to the log end on its timer, "os" only on flush()', async () => {
+    const interval = await freshLog({ flush: { mode: 'interval', intervalMs: 10 } });
+    await interval.log.append(labelledBatch('i', 4, 1000));
+    expect(interval.log.recoveryPoint).toBe(0);
+    await vi.waitFor(() => expect(interval.log.recoveryPoint).toBe(4), { timeout: 5000, interval: 5 });
+    const os = await freshLog({ flush: { mode: 'os' } });
+    await os.log.append(labelledBatch('o', 4, 1000));
+    expect(os.log.recoveryPoint).toBe(0);
+    await os.log.flush();
+    expect(os.log.recoveryPoint).toBe(4);
   });
 
   it('stamps LogAppendTime batches with the broker clock and a recomputed CRC', async () => {
