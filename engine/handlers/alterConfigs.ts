@@ -9,7 +9,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { decodeAlterConfigsRequest, type AlterConfigsRequest, type AlterConfigsRequestResource } from '../../protocol/generated/alterConfigsRequest.js';
 import { encodeAlterConfigsResponse, type AlterConfigsResponse } from '../../protocol/generated/alterConfigsResponse.js';
 import { invalidTopicName, TopicError } from '../topicManager.js';
-import { duplicatesOf, failureOf } from './createTopics.js';
+import { duplicatesOf, failureOf } from './itemFailures.js';
 import { ConfigResourceType } from './describeConfigs.js';
 import { defineHandler, type HandlerContext } from './handler.js';
 

@@ -6,7 +6,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { decodeCreatePartitionsRequest, type CreatePartitionsRequest, type CreatePartitionsRequestTopic } from '../../protocol/generated/createPartitionsRequest.js';
 import { encodeCreatePartitionsResponse, type CreatePartitionsResponse, type CreatePartitionsResponseTopicResult } from '../../protocol/generated/createPartitionsResponse.js';
 import { TopicError, type TopicManager } from '../topicManager.js';
-import { duplicatesOf, failureOf } from './createTopics.js';
+import { duplicatesOf, failureOf } from './itemFailures.js';
 import { defineHandler } from './handler.js';
 
 /** Checks a manual assignment against what this node can do; the engine checks the count itself. */

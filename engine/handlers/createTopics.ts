@@ -3,44 +3,12 @@
 // every version: upstream allows -1 only from v4, but kafkajs sends it at v3. A manual
 // assignment is accepted only when it is what this single node would do anyway: partitions
 // 0..n-1, each on [our node id]. Names listed twice are refused (each entry), as Kafka does.
-//
-// Also the small helpers the other admin handlers share (failureOf, duplicatesOf).
 import { ErrorCode } from '../../protocol/errors.js';
 import { decodeCreateTopicsRequest, type CreateTopicsRequest, type CreateTopicsRequestCreatableTopic } from '../../protocol/generated/createTopicsRequest.js';
 import { encodeCreateTopicsResponse, type CreateTopicsResponse, type CreateTopicsResponseCreatableTopicResult } from '../../protocol/generated/createTopicsResponse.js';
-import { kafkaErrorCodeOf } from '../kafkaErrors.js';
 import { TopicError } from '../topicManager.js';
-import { defineHandler, type HandlerContext } from './handler.js';
-
-export interface Failure {
-  errorCode: number;
-  errorMessage: string;
-}
-
-/**
- * The error code and message one item of an admin request is answered with. Engine refusals
- * (TopicError, ConfigError, ...) carry their code and a message meant for the client; anything
- * else is a bug: logged with its stack, answered UNKNOWN_SERVER_ERROR without internals.
- */
-export function failureOf(error: unknown, context: HandlerContext, fields: Record<string, unknown>): Failure {
-  const errorCode = kafkaErrorCodeOf(error);
-  if (errorCode === ErrorCode.UNKNOWN_SERVER_ERROR) {
-    context.services.logger.error('admin request failed', { ...fields, clientId: context.clientId, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-    return { errorCode, errorMessage: 'unexpected server error; see the broker log' };
-  }
-  return { errorCode, errorMessage: error instanceof Error ? error.message : String(error) };
-}
-
-/** The names that occur more than once in `names`. */
-export function duplicatesOf(names: readonly string[]): Set<string> {
-  const seen = new Set<string>();
-  const duplicates = new Set<string>();
-  for (const name of names) {
-    if (seen.has(name)) duplicates.add(name);
-    seen.add(name);
-  }
-  return duplicates;
-}
+import { defineHandler } from './handler.js';
+import { duplicatesOf, failureOf } from './itemFailures.js';
 
 /** Partitions and replication factor to ask the engine for, from the counts or a manual assignment. */
 function requestedLayout(topic: CreateTopicsRequestCreatableTopic, nodeId: number): { partitions: number; replicationFactor: number } {

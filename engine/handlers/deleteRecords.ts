@@ -8,7 +8,7 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import { decodeDeleteRecordsRequest, type DeleteRecordsRequest } from '../../protocol/generated/deleteRecordsRequest.js';
 import { encodeDeleteRecordsResponse, type DeleteRecordsResponse, type DeleteRecordsResponsePartitionResult } from '../../protocol/generated/deleteRecordsResponse.js';
-import { failureOf } from './createTopics.js';
+import { failureOf } from './itemFailures.js';
 import { defineHandler, type HandlerContext } from './handler.js';
 
 /** The longest a request waits for its deletions, whatever its timeoutMs (0 or less included). */

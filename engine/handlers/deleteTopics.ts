@@ -6,7 +6,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { decodeDeleteTopicsRequest, type DeleteTopicsRequest } from '../../protocol/generated/deleteTopicsRequest.js';
 import { encodeDeleteTopicsResponse, type DeleteTopicsResponse, type DeleteTopicsResponseDeletableTopicResult } from '../../protocol/generated/deleteTopicsResponse.js';
 import { invalidTopicName } from '../topicManager.js';
-import { failureOf } from './createTopics.js';
+import { failureOf } from './itemFailures.js';
 import { defineHandler } from './handler.js';
 
 function namesOf(request: DeleteTopicsRequest): string[] {
