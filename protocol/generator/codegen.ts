@@ -17,6 +17,8 @@
 //   into the frame buffer; other bytes are copies.
 // - Tagged fields are written only when they differ from their default; unknown tags are skipped.
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type FieldModel,
   type FieldType,
@@ -68,6 +70,11 @@ export const GENERATED_EXTRAS: readonly string[] = [
   'ResponseHeader',
   'ConsumerProtocolSubscription',
   'ConsumerProtocolAssignment',
+  // The key and value layouts of __consumer_offsets records (schemas/coordinator/).
+  'coordinator/OffsetCommitKey',
+  'coordinator/OffsetCommitValue',
+  'coordinator/GroupMetadataKey',
+  'coordinator/GroupMetadataValue',
 ];
 
 export function generatedSchemaFiles(): string[] {
@@ -77,6 +84,10 @@ export function generatedSchemaFiles(): string[] {
 /** Every generated file (name -> content), computed in memory from the schema directory. */
 export function generateProtocolFiles(schemaDir: string): Map<string, string> {
   const schemas = loadSchemaDir(schemaDir);
+  const coordinatorDir = join(schemaDir, 'coordinator');
+  if (existsSync(coordinatorDir)) {
+    for (const [file, raw] of loadSchemaDir(coordinatorDir)) schemas.set(`coordinator/${file}`, raw);
+  }
   const files = new Map<string, string>();
   const models: MessageModel[] = [];
   for (const file of generatedSchemaFiles()) {
