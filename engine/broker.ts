@@ -16,13 +16,14 @@ import type { BrokerConfig } from './brokerConfig.js';
 import { systemClock, type Clock } from './clock.js';
 import { apiVersionsBody, apiVersionsHandler } from './handlers/apiVersions.js';
 import { fetchHandler } from './handlers/fetch.js';
-import { unavailableGroupHandlers } from './handlers/groupsUnavailable.js';
 import type { ApiHandler, BrokerServices, HandlerContext, RequestContext } from './handlers/handler.js';
 import { initProducerIdHandler } from './handlers/initProducerId.js';
 import { listOffsetsHandler } from './handlers/listOffsets.js';
 import { metadataHandler } from './handlers/metadata.js';
 import { produceHandler } from './handlers/produce.js';
 import { adminHandlers } from './handlers/admin.js';
+import { groupHandlers } from './handlers/groups.js';
+import { GroupService } from './groups/groupService.js';
 import { isExpectedError, kafkaErrorCodeOf } from './kafkaErrors.js';
 import { LogManager } from './logManager.js';
 import { streamLogger, type Logger } from './logger.js';
@@ -64,7 +65,7 @@ export class Broker {
     readonly services: BrokerServices,
     readonly logs: LogManager,
   ) {
-    const all = [apiVersionsHandler, metadataHandler, produceHandler, fetchHandler, listOffsetsHandler, initProducerIdHandler, ...adminHandlers, ...unavailableGroupHandlers];
+    const all = [apiVersionsHandler, metadataHandler, produceHandler, fetchHandler, listOffsetsHandler, initProducerIdHandler, ...adminHandlers, ...groupHandlers];
     for (const handler of all) {
       if (this.handlers.has(handler.apiKey)) throw new Error(`two handlers for API key ${handler.apiKey}`);
       this.handlers.set(handler.apiKey, handler);
@@ -94,7 +95,15 @@ export class Broker {
       await logs.close().catch(() => undefined);
       throw error;
     }
-    const services: BrokerServices = { config: options.config, topics, producerIds: new ProducerIdAllocator(options.metadataStore), clock, logger };
+    const groups = new GroupService(topics, options.config, clock, logger);
+    try {
+      await groups.start();
+    } catch (error) {
+      await groups.close().catch(() => undefined);
+      await logs.close().catch(() => undefined);
+      throw error;
+    }
+    const services: BrokerServices = { config: options.config, topics, groups, producerIds: new ProducerIdAllocator(options.metadataStore), clock, logger };
     return new Broker(services, logs);
   }
 
@@ -175,6 +184,7 @@ export class Broker {
   async shutdown(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.services.groups.close();
     await this.logs.close();
   }
 }

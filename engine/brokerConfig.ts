@@ -27,6 +27,19 @@ export interface BrokerConfig {
   checkpointIntervalMs: number;
   /** Longest a Fetch may wait, whatever the client asks (bounds long polls). */
   fetchMaxWaitCapMs: number;
+  /** offsets.topic.num.partitions: partitions of __consumer_offsets, fixed when it is created. */
+  offsetsTopicPartitions: number;
+  /** offsets.retention.minutes, in ms: committed offsets of a group empty this long expire. */
+  offsetsRetentionMs: number;
+  /** offsets.retention.check.interval.ms */
+  offsetsRetentionCheckIntervalMs: number;
+  /** group.min.session.timeout.ms / group.max.session.timeout.ms */
+  groupMinSessionTimeoutMs: number;
+  groupMaxSessionTimeoutMs: number;
+  /** group.initial.rebalance.delay.ms */
+  groupInitialRebalanceDelayMs: number;
+  /** group.max.size */
+  groupMaxSize: number;
   /** The `log.*` and other broker keys that give topic configs their defaults. */
   topicDefaults: ConfigMap;
   clusterId: string;
@@ -80,6 +93,13 @@ const brokerKeys: Record<string, BrokerKey> = {
   // Kafka listener syntax, first listener only: PLAINTEXT://host:port (SASL/TLS are not served).
   listeners: { parse: listener, apply: (c, v) => ([c.host, c.port] = v as [string, number]) },
   'advertised.listeners': { parse: listener, apply: (c, v) => ([c.advertisedHost, c.advertisedPort] = v as [string, number]) },
+  'offsets.topic.num.partitions': { parse: integer(1, 1000), apply: (c, v) => (c.offsetsTopicPartitions = v as number) },
+  'offsets.retention.minutes': { parse: integer(1, Math.floor(Number.MAX_SAFE_INTEGER / 60_000)), apply: (c, v) => (c.offsetsRetentionMs = (v as number) * 60_000) },
+  'offsets.retention.check.interval.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.offsetsRetentionCheckIntervalMs = v as number) },
+  'group.min.session.timeout.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.groupMinSessionTimeoutMs = v as number) },
+  'group.max.session.timeout.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.groupMaxSessionTimeoutMs = v as number) },
+  'group.initial.rebalance.delay.ms': { parse: integer(0, INT_MAX), apply: (c, v) => (c.groupInitialRebalanceDelayMs = v as number) },
+  'group.max.size': { parse: integer(1, 100_000), apply: (c, v) => (c.groupMaxSize = v as number) },
   'log.dirs': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v).split(',')[0]!) },
   'log.dir': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v)) },
 };
@@ -111,6 +131,13 @@ export function defaultBrokerConfig(): BrokerConfig {
     retentionCheckIntervalMs: 5 * 60 * 1000,
     checkpointIntervalMs: 60_000,
     fetchMaxWaitCapMs: 30_000,
+    offsetsTopicPartitions: 50,
+    offsetsRetentionMs: 7 * DAY_MS,
+    offsetsRetentionCheckIntervalMs: 600_000,
+    groupMinSessionTimeoutMs: 6000,
+    groupMaxSessionTimeoutMs: 1_800_000,
+    groupInitialRebalanceDelayMs: 3000,
+    groupMaxSize: 1000,
     topicDefaults: {},
     clusterId: 'tidelog',
   };
@@ -151,6 +178,9 @@ export function brokerConfigFromProperties(properties: ConfigMap, base: BrokerCo
   // Check the defaults combine into a valid log config now, not at the first topic creation.
   topicSettings({}, config.topicDefaults);
   if (config.retentionCheckIntervalMs > DAY_MS * 365) throw new ConfigError('log.retention.check.interval.ms must be at most a year');
+  if (config.groupMinSessionTimeoutMs > config.groupMaxSessionTimeoutMs) {
+    throw new ConfigError(`group.min.session.timeout.ms ${config.groupMinSessionTimeoutMs} must not exceed group.max.session.timeout.ms ${config.groupMaxSessionTimeoutMs}`);
+  }
   return { config, unknownKeys };
 }
 

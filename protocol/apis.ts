@@ -11,7 +11,7 @@
 // Checked against node_modules/kafkajs/src/protocol/requests/: kafkajs 2.2.4 implements
 // AlterConfigs v0-1, but not OffsetDelete or IncrementalAlterConfigs. IncrementalAlterConfigs is
 // advertised anyway (librdkafka and Java admin clients use it; kafkajs ignores APIs it does not
-// know). OffsetDelete waits for the group coordinator; SaslHandshake / SaslAuthenticate (only with
+// know). SaslHandshake / SaslAuthenticate (only with
 // SASL configured) and the transaction APIs (no transaction coordinator yet) are not advertised.
 
 import { apiSchema } from './generated/apiSchemas.js';
@@ -47,6 +47,7 @@ export const ADVERTISED_APIS: readonly AdvertisedApi[] = [
   { apiKey: 37, name: 'CreatePartitions', minVersion: 0, maxVersion: 1 },
   { apiKey: 42, name: 'DeleteGroups', minVersion: 0, maxVersion: 1 },
   { apiKey: 44, name: 'IncrementalAlterConfigs', minVersion: 0, maxVersion: 1 },
+  { apiKey: 47, name: 'OffsetDelete', minVersion: 0, maxVersion: 0 },
 ];
 
 /** Generated and ready to advertise if wanted; left out for the reasons at the top of this file. */
@@ -59,7 +60,6 @@ export const NOT_ADVERTISED_APIS: readonly AdvertisedApi[] = [
   { apiKey: 28, name: 'TxnOffsetCommit', minVersion: 0, maxVersion: 1 },
   { apiKey: 17, name: 'SaslHandshake', minVersion: 0, maxVersion: 1 },
   { apiKey: 36, name: 'SaslAuthenticate', minVersion: 0, maxVersion: 1 },
-  { apiKey: 47, name: 'OffsetDelete', minVersion: 0, maxVersion: 0 },
 ];
 
 const BY_KEY: ReadonlyMap<number, AdvertisedApi> = new Map(ADVERTISED_APIS.map((api) => [api.apiKey, api]));

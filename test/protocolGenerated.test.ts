@@ -257,7 +257,7 @@ describe('API table and headers', () => {
     expect(generated.CONSUMER_PROTOCOL_SUBSCRIPTION_SCHEMA).toMatchObject({ type: 'data', apiKey: null, firstFlexibleVersion: null });
   });
 
-  it('advertises the NOTES.md section 4 ranges plus the admin extras, without transactions (no coordinator yet)', () => {
+  it('advertises the NOTES.md section 4 ranges plus the admin and group extras, without transactions (no coordinator yet)', () => {
     const table = Object.fromEntries(ADVERTISED_APIS.map((api) => [api.name, `${api.minVersion}-${api.maxVersion}`]));
     expect(table).toEqual({
       ApiVersions: '0-3',
@@ -283,10 +283,12 @@ describe('API table and headers', () => {
       DeleteRecords: '0-1',
       AlterConfigs: '0-1',
       IncrementalAlterConfigs: '0-1',
+      OffsetDelete: '0-0',
     });
     expect(isAdvertised(1, 3)).toBe(false);
     expect(isAdvertised(1, 4)).toBe(true);
-    expect(isAdvertised(47, 0)).toBe(false);
+    expect(isAdvertised(47, 0)).toBe(true);
+    expect(isAdvertised(26, 0)).toBe(false);
   });
 
   it('picks header versions: v2/v1 for flexible versions, v0 for every ApiVersions response', () => {

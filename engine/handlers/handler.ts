@@ -6,6 +6,7 @@ import type { BrokerConfig } from '../brokerConfig.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { ProducerIdAllocator } from '../producerIds.js';
+import type { GroupService } from '../groups/groupService.js';
 import type { TopicManager } from '../topicManager.js';
 
 /** Where a request came from; `signal` aborts when its connection closes. */
@@ -19,6 +20,7 @@ export interface RequestContext {
 export interface BrokerServices {
   config: BrokerConfig;
   topics: TopicManager;
+  groups: GroupService;
   producerIds: ProducerIdAllocator;
   clock: Clock;
   logger: Logger;
