@@ -6,7 +6,8 @@ export type InvalidRecordsReason =
   | 'unsupported-magic' // magic 0 or 1 (legacy message sets)
   | 'corrupt' // wrong magic, lengths that disagree, failing CRC, malformed header
   | 'too-large' // a batch over max.message.bytes or over segment.bytes
-  | 'offsets-out-of-order'; // with kept offsets: a batch at or below the log end, or going backwards
+  | 'offsets-out-of-order' // with kept offsets: a batch at or below the log end, or going backwards
+  | 'invalid-record'; // a producer's batch whose record count is not lastOffsetDelta + 1
 
 /** A produced record set was refused; nothing of it was written. */
 export class InvalidRecordsError extends Error {
@@ -28,6 +29,8 @@ export class InvalidRecordsError extends Error {
         return 10; // MESSAGE_TOO_LARGE
       case 'offsets-out-of-order':
         return 2; // CORRUPT_MESSAGE, as Kafka answers an invalid offset sequence
+      case 'invalid-record':
+        return 87; // INVALID_RECORD
       case 'empty':
       case 'corrupt':
         return 2; // CORRUPT_MESSAGE

@@ -497,6 +497,10 @@ export class PartitionLog {
         throw new InvalidRecordsError('too-large', `batch of ${check.size} bytes exceeds segment.bytes ${this.config.segmentBytes}`, index);
       }
       const header = check.header;
+      // A producer's batch holds one record per offset (only compaction leaves fewer records).
+      if (!keepOffsets && header.recordCount !== header.lastOffsetDelta + 1) {
+        throw new InvalidRecordsError('invalid-record', `batch holds ${header.recordCount} records but its lastOffsetDelta is ${header.lastOffsetDelta}`, index);
+      }
       batches.push({
         // Batches stay views into the caller's buffer: no copy on the append path.
         buffer: records.subarray(position, position + check.size),
@@ -548,7 +552,17 @@ export class PartitionLog {
     writing.then(
       async () => {
         if (refusal === null) {
-          active.commitWritten(append.batches);
+          try {
+            active.commitWritten(append.batches);
+          } catch (error) {
+            // A bug, not bad input: stop this log (restart recovers it) instead of the process.
+            await active.discardUncommitted().catch(() => undefined);
+            this.failedWith = error as Error;
+            this.logger.error('committing an append failed; the log stops accepting appends', { dir: this.dir, error: (error as Error).stack ?? String(error) });
+            this.failQueuedAppends([append], error);
+            finish();
+            return;
+          }
           this.committed(active, append.batches);
           append.result.logStartOffset = this.logStart;
           append.resolve(append.result);
@@ -559,7 +573,8 @@ export class PartitionLog {
         try {
           await active.discardUncommitted();
           append.reject(refusal);
-          this.failQueuedAppends([], new StorageError(`an append queued behind a corrupt batch in ${this.dir} was not written; retry`));
+          // Appends that queued behind the corrupt one got offsets after it: refuse and rewind them.
+          this.failQueuedAppends([], new StorageError(`an append queued behind a corrupt batch in ${this.dir} was not written; retry`), 'warn');
         } catch (error) {
           this.failedWith = error as Error;
           this.failQueuedAppends([append], error);
@@ -570,7 +585,12 @@ export class PartitionLog {
         this.failQueuedAppends([append], new StorageError(`writing a batch to ${active.logPath} failed: ${String(error)}`, { cause: error }));
         finish();
       },
-    );
+    ).catch((error: unknown) => {
+      // Nothing above should throw; if it does, stop this log rather than the process.
+      this.failedWith ??= error as Error;
+      this.writerRunning = false;
+      this.logger.error('the append path failed unexpectedly; the log stops accepting appends', { dir: this.dir, error: (error as Error).stack ?? String(error) });
+    });
   }
 
   private enqueueControl(operation: () => Promise<void>): Promise<void> {
@@ -739,9 +759,10 @@ export class PartitionLog {
   }
 
   /** A write failed: the failed group and every append queued behind it are refused, offsets rewound. */
-  private failQueuedAppends(group: QueuedAppend[], error: unknown): void {
+  private failQueuedAppends(group: QueuedAppend[], error: unknown, severity: 'error' | 'warn' = 'error'): void {
     const storageError = error instanceof StorageError ? error : new StorageError(`append to ${this.dir} failed: ${String(error)}`, { cause: error });
-    this.logger.error('append failed; queued appends refused', { dir: this.dir, error: storageError.message });
+    const refused = group.length + this.queue.filter((operation) => operation.kind === 'append').length;
+    if (refused > 0) this.logger[severity]('appends refused', { dir: this.dir, appends: refused, error: storageError.message });
     for (const append of group) append.reject(storageError);
     const remaining: QueuedOperation[] = [];
     for (const operation of this.queue) {

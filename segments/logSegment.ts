@@ -221,7 +221,13 @@ export class LogSegment {
    */
   async writeBatches(batches: readonly PendingBatch[]): Promise<void> {
     await this.writeUncommitted(batches);
-    this.commitWritten(batches);
+    try {
+      this.commitWritten(batches);
+    } catch (error) {
+      // Bytes that could not be committed must not stay where a restart would find them.
+      await this.discardUncommitted().catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
@@ -283,8 +289,10 @@ export class LogSegment {
   private indexBatch(lastOffset: number, maxTimestamp: number, position: number, size: number): void {
     const max = this.knownMaxTimestamp;
     if (max === null || maxTimestamp > max.timestamp) this.knownMaxTimestamp = { timestamp: maxTimestamp, offset: lastOffset };
-    // A full index skips entries (reads scan further) until the writer rolls, which it does next.
-    if (this.bytesSinceLastIndexEntry > this.limits.indexIntervalBytes && !this.offsetIndex!.isFull() && !this.timeIndex!.isFull()) {
+    // A full index skips entries (reads scan further) until the writer rolls, which it does next;
+    // so does an offset too far from the base to index (the writer rolls before that, too).
+    const indexable = lastOffset - this.baseOffset <= 0x7fffffff && !this.offsetIndex!.isFull() && !this.timeIndex!.isFull();
+    if (this.bytesSinceLastIndexEntry > this.limits.indexIntervalBytes && indexable) {
       this.offsetIndex!.append(lastOffset, position);
       const current = this.knownMaxTimestamp!;
       if (current.timestamp >= 0) this.timeIndex!.maybeAppend(current.timestamp, current.offset);
@@ -305,7 +313,7 @@ export class LogSegment {
   seal(): void {
     if (!this.active) return;
     const max = this.knownMaxTimestamp;
-    if (max !== null && max.timestamp >= 0 && !this.timeIndex!.isFull()) this.timeIndex!.maybeAppend(max.timestamp, max.offset);
+    if (max !== null && max.timestamp >= 0 && !this.timeIndex!.isFull() && max.offset - this.baseOffset <= 0x7fffffff) this.timeIndex!.maybeAppend(max.timestamp, max.offset);
     this.active = false;
   }
 

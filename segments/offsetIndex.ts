@@ -66,7 +66,8 @@ export class OffsetIndex {
     }
     const needed = (this.count + 1) * OFFSET_INDEX_ENTRY_BYTES;
     if (needed > this.entries.length) {
-      const grown = Buffer.alloc(Math.min(this.maxEntries * OFFSET_INDEX_ENTRY_BYTES, this.entries.length * 2));
+      // Double, starting from 64 entries (a loaded index may be 0 bytes), up to the maximum.
+      const grown = Buffer.alloc(Math.min(this.maxEntries * OFFSET_INDEX_ENTRY_BYTES, Math.max(this.entries.length * 2, 64 * OFFSET_INDEX_ENTRY_BYTES)));
       this.entries.copy(grown, 0, 0, this.count * OFFSET_INDEX_ENTRY_BYTES);
       this.entries = grown;
     }

@@ -64,7 +64,8 @@ export class TimeIndex {
     if (relative < 0 || relative > 0x7fffffff) throw new RangeError(`offset ${offset} does not fit segment ${this.baseOffset}`);
     const needed = (this.count + 1) * TIME_INDEX_ENTRY_BYTES;
     if (needed > this.entries.length) {
-      const grown = Buffer.alloc(Math.min(this.maxEntries * TIME_INDEX_ENTRY_BYTES, this.entries.length * 2));
+      // Double, starting from 64 entries (a loaded index may be 0 bytes), up to the maximum.
+      const grown = Buffer.alloc(Math.min(this.maxEntries * TIME_INDEX_ENTRY_BYTES, Math.max(this.entries.length * 2, 64 * TIME_INDEX_ENTRY_BYTES)));
       this.entries.copy(grown, 0, 0, this.count * TIME_INDEX_ENTRY_BYTES);
       this.entries = grown;
     }

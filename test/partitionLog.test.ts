@@ -356,3 +356,19 @@ describe('rotted index files', () => {
     }
   });
 });
+
+describe('indexes loaded from disk', () => {
+  it('grow from a 0-byte index file (a segment closed before its first index entry)', async () => {
+    const { OffsetIndex } = await import('../segments/offsetIndex.js');
+    const { TimeIndex } = await import('../segments/timeIndex.js');
+    const offsets = new OffsetIndex(100, 1000, Buffer.alloc(0));
+    const times = new TimeIndex(100, 1000, Buffer.alloc(0));
+    for (let i = 0; i < 200; i++) {
+      offsets.append(100 + i * 10, i * 4096);
+      times.maybeAppend(1000 + i, 100 + i * 10);
+    }
+    expect(offsets.entryCount).toBe(200);
+    expect(times.entryCount).toBe(200);
+    expect(offsets.lookup(155)).toEqual({ offset: 150, position: 5 * 4096 });
+  });
+});
