@@ -34,6 +34,8 @@ interface ReadPass {
   bytes: number;
   errors: boolean;
   logs: PartitionLog[];
+  /** Each log's end offset when it was read, to catch appends that land before the wait starts. */
+  endsSeen: number[];
 }
 
 async function readPass(request: FetchRequest, context: HandlerContext): Promise<ReadPass> {
@@ -42,6 +44,7 @@ async function readPass(request: FetchRequest, context: HandlerContext): Promise
   let errors = false;
   let gotData = false;
   const logs: PartitionLog[] = [];
+  const endsSeen: number[] = [];
   const responses = [];
   for (const topic of request.topics) {
     const name = topic.topic ?? '';
@@ -54,6 +57,7 @@ async function readPass(request: FetchRequest, context: HandlerContext): Promise
         continue;
       }
       logs.push(log);
+      endsSeen.push(log.logEndOffset);
       const offset = Number(partition.fetchOffset);
       if (!Number.isSafeInteger(offset) || offset < 0 || partition.partitionMaxBytes < 0) {
         errors = true;
@@ -94,23 +98,28 @@ async function readPass(request: FetchRequest, context: HandlerContext): Promise
     }
     responses.push({ topic: name, partitions });
   }
-  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, errors, logs };
+  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, errors, logs, endsSeen };
 }
 
-/** Resolves on the first append to any of `logs`, after `waitMs`, or when `signal` aborts. */
-function waitForData(logs: readonly PartitionLog[], waitMs: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
+/**
+ * Resolves on the first append to any of `logs` ('data'), after `waitMs` ('timeout'), or on
+ * abort. An append that landed after the read pass but before this subscription counts too.
+ */
+function waitForData(logs: readonly PartitionLog[], endsSeen: readonly number[], waitMs: number, signal: AbortSignal): Promise<'data' | 'timeout' | 'aborted'> {
+  return new Promise((resolve) => {
     const unsubscribers: Array<() => void> = [];
     let timer: NodeJS.Timeout | null = null;
-    const done = (): void => {
+    const done = (outcome: 'data' | 'timeout' | 'aborted'): void => {
       for (const unsubscribe of unsubscribers) unsubscribe();
       if (timer !== null) clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
+      signal.removeEventListener('abort', onAbort);
+      resolve(outcome);
     };
-    for (const log of logs) unsubscribers.push(log.onNextAppend(done));
-    timer = setTimeout(done, waitMs);
-    signal.addEventListener('abort', done, { once: true });
+    const onAbort = (): void => done('aborted');
+    for (const log of logs) unsubscribers.push(log.onNextAppend(() => done('data')));
+    timer = setTimeout(() => done('timeout'), waitMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (logs.some((log, index) => log.logEndOffset !== endsSeen[index])) done('data');
   });
 }
 
@@ -121,14 +130,15 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>({
   async handle(request, _version, context) {
     const waitMs = Math.min(Math.max(request.maxWaitMs, 0), context.services.config.fetchMaxWaitCapMs);
     const deadline = context.services.clock.nowMs() + waitMs;
+    let waited: 'data' | 'timeout' | 'aborted' = 'data';
     for (;;) {
       const pass = await readPass(request, context);
       const left = deadline - context.services.clock.nowMs();
       const enough = request.minBytes <= 0 || pass.bytes >= request.minBytes;
-      if (enough || pass.errors || left <= 0 || context.signal.aborted || pass.logs.length === 0) {
+      if (enough || pass.errors || left <= 0 || waited !== 'data' || context.signal.aborted || pass.logs.length === 0) {
         return pass.response;
       }
-      await waitForData(pass.logs, left, context.signal);
+      waited = await waitForData(pass.logs, pass.endsSeen, left, context.signal);
     }
   },
   errorResponse: (request, _version, errorCode) => ({
