@@ -562,32 +562,29 @@ function describeBatch(batch: BatchAt): string {
 }
 
 /**
- * Checks a .index against the batches of its log as the scan meets them: entries are ordered by
- * position, so each entry is settled when the scan reaches or passes its position.
+ * What both index checks share: the entry reader, the size check at open, reporting (one problem
+ * per index: an inconsistent index is rebuilt whole) and closing. Subclasses read and settle
+ * their own entries in advance().
  */
-class OffsetIndexCheck {
-  private next = 0;
-  private current: { index: number; offset: number; position: number } | null = null;
-  private previous: { offset: number; position: number } | null = null;
-  private lastBatch: BatchAt | null = null;
+abstract class IndexFileCheck {
+  protected next = 0;
   /** Set after the first problem: an inconsistent index is rebuilt whole, one report is enough. */
-  private stopped = false;
+  protected stopped = false;
 
-  private constructor(
-    private readonly reader: EntryReader,
-    private readonly segmentBase: number,
+  protected constructor(
+    protected readonly reader: EntryReader,
+    protected readonly segmentBase: number,
     private readonly problems: ProblemLog,
   ) {}
 
-  static async open(path: string, segmentBase: number, problems: ProblemLog): Promise<OffsetIndexCheck> {
-    const check = new OffsetIndexCheck(await EntryReader.open(path, OFFSET_INDEX_ENTRY_BYTES), segmentBase, problems);
-    const trailing = check.reader.sizeBytes % OFFSET_INDEX_ENTRY_BYTES;
+  /** Checks the file size, then reads the first entry. */
+  protected async start(entryBytes: number): Promise<void> {
+    const trailing = this.reader.sizeBytes % entryBytes;
     if (trailing !== 0) {
-      check.report(check.reader.sizeBytes - trailing, `${check.reader.sizeBytes} bytes is not a whole number of ${OFFSET_INDEX_ENTRY_BYTES}-byte entries (${trailing} bytes left over)`, 'index-size');
+      this.report(this.reader.sizeBytes - trailing, `${this.reader.sizeBytes} bytes is not a whole number of ${entryBytes}-byte entries (${trailing} bytes left over)`, 'index-size');
     } else {
-      await check.advance();
+      await this.advance();
     }
-    return check;
   }
 
   get path(): string {
@@ -598,13 +595,44 @@ class OffsetIndexCheck {
     return this.reader.entryCount;
   }
 
-  private report(position: number, detail: string, problem: VerifyProblemKind = 'index-entry', baseOffset: number | null = null): void {
+  protected report(position: number, detail: string, problem: VerifyProblemKind = 'index-entry', baseOffset: number | null = null): void {
     this.problems.add({ file: this.reader.path, position, baseOffset, problem, detail });
     this.stopped = true;
+    this.clearCurrent();
+  }
+
+  protected abstract clearCurrent(): void;
+  protected abstract advance(): Promise<void>;
+
+  async close(): Promise<void> {
+    await this.reader.close();
+  }
+}
+
+/**
+ * Checks a .index against the batches of its log as the scan meets them: entries are ordered by
+ * position, so each entry is settled when the scan reaches or passes its position.
+ */
+class OffsetIndexCheck extends IndexFileCheck {
+  private current: { index: number; offset: number; position: number } | null = null;
+  private previous: { offset: number; position: number } | null = null;
+  private lastBatch: BatchAt | null = null;
+
+  private constructor(reader: EntryReader, segmentBase: number, problems: ProblemLog) {
+    super(reader, segmentBase, problems);
+  }
+
+  protected clearCurrent(): void {
     this.current = null;
   }
 
-  private async advance(): Promise<void> {
+  static async open(path: string, segmentBase: number, problems: ProblemLog): Promise<OffsetIndexCheck> {
+    const check = new OffsetIndexCheck(await EntryReader.open(path, OFFSET_INDEX_ENTRY_BYTES), segmentBase, problems);
+    await check.start(OFFSET_INDEX_ENTRY_BYTES);
+    return check;
+  }
+
+  protected async advance(): Promise<void> {
     const bytes = this.stopped ? null : await this.reader.entry(this.next);
     if (bytes === null) {
       this.current = null;
@@ -663,53 +691,30 @@ class OffsetIndexCheck {
     }
     // Otherwise the entry points into the part of the log that could not be read: not judged.
   }
-
-  async close(): Promise<void> {
-    await this.reader.close();
-  }
 }
 
 /** Checks a .timeindex against the batches of its log; entries are ordered by offset. */
-class TimeIndexCheck {
-  private next = 0;
+class TimeIndexCheck extends IndexFileCheck {
   private current: { index: number; timestamp: number; offset: number } | null = null;
   private previous: { timestamp: number; offset: number } | null = null;
   /** Largest batch max timestamp so far, and the batch that carried it. */
   private runningMax: { timestamp: number; batch: BatchAt } | null = null;
-  private stopped = false;
 
-  private constructor(
-    private readonly reader: EntryReader,
-    private readonly segmentBase: number,
-    private readonly problems: ProblemLog,
-  ) {}
-
-  static async open(path: string, segmentBase: number, problems: ProblemLog): Promise<TimeIndexCheck> {
-    const check = new TimeIndexCheck(await EntryReader.open(path, TIME_INDEX_ENTRY_BYTES), segmentBase, problems);
-    const trailing = check.reader.sizeBytes % TIME_INDEX_ENTRY_BYTES;
-    if (trailing !== 0) {
-      check.report(check.reader.sizeBytes - trailing, `${check.reader.sizeBytes} bytes is not a whole number of ${TIME_INDEX_ENTRY_BYTES}-byte entries (${trailing} bytes left over)`, 'index-size');
-    } else {
-      await check.advance();
-    }
-    return check;
+  private constructor(reader: EntryReader, segmentBase: number, problems: ProblemLog) {
+    super(reader, segmentBase, problems);
   }
 
-  get path(): string {
-    return this.reader.path;
-  }
-
-  get entryCount(): number {
-    return this.reader.entryCount;
-  }
-
-  private report(position: number, detail: string, problem: VerifyProblemKind = 'index-entry', baseOffset: number | null = null): void {
-    this.problems.add({ file: this.reader.path, position, baseOffset, problem, detail });
-    this.stopped = true;
+  protected clearCurrent(): void {
     this.current = null;
   }
 
-  private async advance(): Promise<void> {
+  static async open(path: string, segmentBase: number, problems: ProblemLog): Promise<TimeIndexCheck> {
+    const check = new TimeIndexCheck(await EntryReader.open(path, TIME_INDEX_ENTRY_BYTES), segmentBase, problems);
+    await check.start(TIME_INDEX_ENTRY_BYTES);
+    return check;
+  }
+
+  protected async advance(): Promise<void> {
     const bytes = this.stopped ? null : await this.reader.entry(this.next);
     if (bytes === null) {
       this.current = null;
@@ -771,10 +776,6 @@ class TimeIndexCheck {
     if (current === null || !complete) return;
     const segmentEnd = lastOffset === null ? 'the segment holds no batch' : `the segment's last offset is ${lastOffset}`;
     this.report(current.index * TIME_INDEX_ENTRY_BYTES, `${this.describe(current)} names an offset outside the segment: ${segmentEnd}`);
-  }
-
-  async close(): Promise<void> {
-    await this.reader.close();
   }
 }
 

@@ -9,6 +9,8 @@
 // from which a forward scan of batch headers reaches T. The index can always be rebuilt from the
 // .log, so a missing or inconsistent index file is rebuilt, never trusted.
 
+import { EntryBuffer } from './entryBuffer.js';
+
 export const OFFSET_INDEX_ENTRY_BYTES = 8;
 
 export interface IndexPosition {
@@ -17,70 +19,60 @@ export interface IndexPosition {
 }
 
 export class OffsetIndex {
-  private entries: Buffer;
-  private count: number;
+  private readonly entries: EntryBuffer;
 
   constructor(
     readonly baseOffset: number,
     readonly maxEntries: number,
     existing?: Buffer,
   ) {
-    if (existing !== undefined && existing.length % OFFSET_INDEX_ENTRY_BYTES !== 0) {
-      throw new RangeError(`offset index of ${existing.length} bytes is not a whole number of entries`);
-    }
-    this.count = existing === undefined ? 0 : existing.length / OFFSET_INDEX_ENTRY_BYTES;
-    this.entries = existing ?? Buffer.alloc(Math.min(maxEntries, 64) * OFFSET_INDEX_ENTRY_BYTES);
+    this.entries = new EntryBuffer(OFFSET_INDEX_ENTRY_BYTES, maxEntries, 'offset index', existing);
   }
 
   get entryCount(): number {
-    return this.count;
+    return this.entries.entryCount;
   }
 
   get sizeBytes(): number {
-    return this.count * OFFSET_INDEX_ENTRY_BYTES;
+    return this.entries.sizeBytes;
   }
 
   isFull(): boolean {
-    return this.count >= this.maxEntries;
+    return this.entries.isFull();
   }
 
   relativeOffsetAt(index: number): number {
-    return this.entries.readInt32BE(index * OFFSET_INDEX_ENTRY_BYTES);
+    return this.entries.bytes.readInt32BE(index * OFFSET_INDEX_ENTRY_BYTES);
   }
 
   positionAt(index: number): number {
-    return this.entries.readInt32BE(index * OFFSET_INDEX_ENTRY_BYTES + 4);
+    return this.entries.bytes.readInt32BE(index * OFFSET_INDEX_ENTRY_BYTES + 4);
   }
 
   lastEntry(): IndexPosition | null {
-    if (this.count === 0) return null;
-    return { offset: this.baseOffset + this.relativeOffsetAt(this.count - 1), position: this.positionAt(this.count - 1) };
+    const count = this.entries.entryCount;
+    if (count === 0) return null;
+    return { offset: this.baseOffset + this.relativeOffsetAt(count - 1), position: this.positionAt(count - 1) };
   }
 
   append(offset: number, position: number): void {
     const relative = offset - this.baseOffset;
     if (this.isFull()) throw new Error(`offset index of segment ${this.baseOffset} is full (${this.maxEntries} entries)`);
     if (relative < 0 || relative > 0x7fffffff) throw new RangeError(`offset ${offset} does not fit segment ${this.baseOffset}`);
-    if (this.count > 0 && (relative <= this.relativeOffsetAt(this.count - 1) || position <= this.positionAt(this.count - 1))) {
-      throw new Error(`offset index entries must increase: (${offset}, ${position}) after ${JSON.stringify(this.lastEntry())}`);
+    const last = this.lastEntry();
+    if (last !== null && (offset <= last.offset || position <= last.position)) {
+      throw new Error(`offset index entries must increase: (${offset}, ${position}) after ${JSON.stringify(last)}`);
     }
-    const needed = (this.count + 1) * OFFSET_INDEX_ENTRY_BYTES;
-    if (needed > this.entries.length) {
-      // Double, starting from 64 entries (a loaded index may be 0 bytes), up to the maximum.
-      const grown = Buffer.alloc(Math.min(this.maxEntries * OFFSET_INDEX_ENTRY_BYTES, Math.max(this.entries.length * 2, 64 * OFFSET_INDEX_ENTRY_BYTES)));
-      this.entries.copy(grown, 0, 0, this.count * OFFSET_INDEX_ENTRY_BYTES);
-      this.entries = grown;
-    }
-    this.entries.writeInt32BE(relative, this.count * OFFSET_INDEX_ENTRY_BYTES);
-    this.entries.writeInt32BE(position, this.count * OFFSET_INDEX_ENTRY_BYTES + 4);
-    this.count++;
+    const at = this.entries.push();
+    this.entries.bytes.writeInt32BE(relative, at);
+    this.entries.bytes.writeInt32BE(position, at + 4);
   }
 
   /** Where to start scanning for `offset`: the last entry at or below it, else the segment start. */
   lookup(offset: number): IndexPosition {
     const relative = offset - this.baseOffset;
     let low = 0;
-    let high = this.count - 1;
+    let high = this.entries.entryCount - 1;
     let found = -1;
     while (low <= high) {
       const middle = (low + high) >>> 1;
@@ -97,12 +89,14 @@ export class OffsetIndex {
 
   /** Drops every entry whose batch starts at or after `position` (the log was truncated there). */
   truncateToPosition(position: number): void {
-    while (this.count > 0 && this.positionAt(this.count - 1) >= position) this.count--;
+    let count = this.entries.entryCount;
+    while (count > 0 && this.positionAt(count - 1) >= position) count--;
+    this.entries.truncate(count);
   }
 
   /** The exact bytes of the index file. */
   toBuffer(): Buffer {
-    return this.entries.subarray(0, this.count * OFFSET_INDEX_ENTRY_BYTES);
+    return this.entries.toBuffer();
   }
 
   /**
@@ -112,7 +106,7 @@ export class OffsetIndex {
   inconsistency(logSizeBytes: number): string | null {
     let previousRelative = -1;
     let previousPosition = -1;
-    for (let i = 0; i < this.count; i++) {
+    for (let i = 0; i < this.entries.entryCount; i++) {
       const relative = this.relativeOffsetAt(i);
       const position = this.positionAt(i);
       if (relative <= previousRelative || position <= previousPosition) return `entry ${i} (${relative}, ${position}) does not increase`;

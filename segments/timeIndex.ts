@@ -8,6 +8,7 @@
 // timestamps never decrease. An entry (T, O) promises that every record at or before offset O has
 // a timestamp <= T. Record timestamps are not monotonic, so an entry is only a starting hint for
 // the forward scan that finds the exact answer.
+import { EntryBuffer } from './entryBuffer.js';
 import { readInt64AsNumber, writeInt64FromNumber } from './recordBatch.js';
 
 export const TIME_INDEX_ENTRY_BYTES = 12;
@@ -18,40 +19,37 @@ export interface TimeIndexEntry {
 }
 
 export class TimeIndex {
-  private entries: Buffer;
-  private count: number;
+  private readonly entries: EntryBuffer;
 
   constructor(
     readonly baseOffset: number,
     readonly maxEntries: number,
     existing?: Buffer,
   ) {
-    if (existing !== undefined && existing.length % TIME_INDEX_ENTRY_BYTES !== 0) {
-      throw new RangeError(`time index of ${existing.length} bytes is not a whole number of entries`);
-    }
-    this.count = existing === undefined ? 0 : existing.length / TIME_INDEX_ENTRY_BYTES;
-    this.entries = existing ?? Buffer.alloc(Math.min(maxEntries, 64) * TIME_INDEX_ENTRY_BYTES);
+    this.entries = new EntryBuffer(TIME_INDEX_ENTRY_BYTES, maxEntries, 'time index', existing);
   }
 
   get entryCount(): number {
-    return this.count;
+    return this.entries.entryCount;
   }
 
   get sizeBytes(): number {
-    return this.count * TIME_INDEX_ENTRY_BYTES;
+    return this.entries.sizeBytes;
   }
 
   isFull(): boolean {
-    return this.count >= this.maxEntries;
+    return this.entries.isFull();
   }
 
   entryAt(index: number): TimeIndexEntry {
     const at = index * TIME_INDEX_ENTRY_BYTES;
-    return { timestamp: readInt64AsNumber(this.entries, at), offset: this.baseOffset + this.entries.readInt32BE(at + 8) };
+    const bytes = this.entries.bytes;
+    return { timestamp: readInt64AsNumber(bytes, at), offset: this.baseOffset + bytes.readInt32BE(at + 8) };
   }
 
   lastEntry(): TimeIndexEntry | null {
-    return this.count === 0 ? null : this.entryAt(this.count - 1);
+    const count = this.entries.entryCount;
+    return count === 0 ? null : this.entryAt(count - 1);
   }
 
   /** Adds (timestamp, offset) when the timestamp grew; returns whether an entry was written. */
@@ -62,16 +60,9 @@ export class TimeIndex {
     if (this.isFull()) throw new Error(`time index of segment ${this.baseOffset} is full (${this.maxEntries} entries)`);
     const relative = offset - this.baseOffset;
     if (relative < 0 || relative > 0x7fffffff) throw new RangeError(`offset ${offset} does not fit segment ${this.baseOffset}`);
-    const needed = (this.count + 1) * TIME_INDEX_ENTRY_BYTES;
-    if (needed > this.entries.length) {
-      // Double, starting from 64 entries (a loaded index may be 0 bytes), up to the maximum.
-      const grown = Buffer.alloc(Math.min(this.maxEntries * TIME_INDEX_ENTRY_BYTES, Math.max(this.entries.length * 2, 64 * TIME_INDEX_ENTRY_BYTES)));
-      this.entries.copy(grown, 0, 0, this.count * TIME_INDEX_ENTRY_BYTES);
-      this.entries = grown;
-    }
-    writeInt64FromNumber(this.entries, this.count * TIME_INDEX_ENTRY_BYTES, timestamp);
-    this.entries.writeInt32BE(relative, this.count * TIME_INDEX_ENTRY_BYTES + 8);
-    this.count++;
+    const at = this.entries.push();
+    writeInt64FromNumber(this.entries.bytes, at, timestamp);
+    this.entries.bytes.writeInt32BE(relative, at + 8);
     return true;
   }
 
@@ -81,7 +72,7 @@ export class TimeIndex {
    */
   lookup(timestamp: number): number {
     let low = 0;
-    let high = this.count - 1;
+    let high = this.entries.entryCount - 1;
     let found = -1; // last entry with entry.timestamp < timestamp
     while (low <= high) {
       const middle = (low + high) >>> 1;
@@ -97,17 +88,19 @@ export class TimeIndex {
 
   /** Drops entries at or after `offset` (the log was truncated below it). */
   truncateToOffset(offset: number): void {
-    while (this.count > 0 && this.entryAt(this.count - 1).offset >= offset) this.count--;
+    let count = this.entries.entryCount;
+    while (count > 0 && this.entryAt(count - 1).offset >= offset) count--;
+    this.entries.truncate(count);
   }
 
   toBuffer(): Buffer {
-    return this.entries.subarray(0, this.count * TIME_INDEX_ENTRY_BYTES);
+    return this.entries.toBuffer();
   }
 
   /** Why the index cannot be trusted for a segment ending before `nextOffset`, or null. */
   inconsistency(nextOffset: number): string | null {
     let previous: TimeIndexEntry | null = null;
-    for (let i = 0; i < this.count; i++) {
+    for (let i = 0; i < this.entries.entryCount; i++) {
       const entry = this.entryAt(i);
       if (Number.isNaN(entry.timestamp)) return `entry ${i} has a timestamp beyond 2^53`;
       if (previous !== null && (entry.timestamp < previous.timestamp || entry.offset <= previous.offset)) return `entry ${i} goes backwards`;
