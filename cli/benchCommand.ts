@@ -1,4 +1,4 @@
-// `tidelog bench <storage|load> [--quick] [--out path]`: runs a benchmark suite and prints its
+// `tidelog bench <storage|load|client> [--quick] [--out path]`: runs a benchmark suite and prints its
 // Markdown table and writes its JSON:
 //   storage  bench/storageBench.ts, the partition log beside plain fs baselines
 //   load     bench/loadBench.ts, a broker child process driven by kafkajs over loopback
@@ -8,17 +8,19 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
+import { runClientBench } from '../bench/clientBench.js';
 import { runLoadBench } from '../bench/loadBench.js';
 import { runStorageBench } from '../bench/storageBench.js';
 import type { CommandOutcome } from './main.js';
 
 /** Mirrors EXIT_FAILURE in main.ts; imported by value it would make a cycle main.ts -> here -> main.ts. */
 const EXIT_FAILURE = 1;
-const SUITES = ['storage', 'load'] as const;
+const SUITES = ['storage', 'load', 'client'] as const;
 /** Where each suite writes its JSON unless --out says otherwise, relative to the checkout. */
 const DEFAULT_RESULTS_PATHS: Record<(typeof SUITES)[number], string> = {
   storage: join('bench', 'results', 'storage-latest.json'),
   load: join('bench', 'results', 'load-latest.json'),
+  client: join('bench', 'results', 'client-latest.json'),
 };
 /** How many directories up from this module to look for package.json (dist/cli -> root is 2). */
 const MAX_PACKAGE_ROOT_DEPTH = 4;
@@ -56,6 +58,7 @@ export function benchCommand(outcome: CommandOutcome): CommandModule<object, Ben
       const outPath = args.out === undefined ? join(root, DEFAULT_RESULTS_PATHS[args.suite]) : resolve(args.out);
       try {
         if (args.suite === 'load') await runLoadBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js') });
+        else if (args.suite === 'client') await runClientBench({ quick: args.quick, outPath });
         else await runStorageBench({ quick: args.quick, outPath });
       } catch (error) {
         process.stderr.write(`tidelog bench ${args.suite}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

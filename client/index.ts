@@ -1,0 +1,7 @@
+// The bundled client: producer now; consumer and admin come next (see ARCHITECTURE.md).
+export * from './errors.js';
+export { BrokerConnection, ApiKey, type ConnectionOptions, type RequestOptions } from './connection.js';
+export { Cluster, type ClusterOptions, type TopicMetadata } from './cluster.js';
+export { murmur2, partitionForKey, StickyPartitioner } from './partitioner.js';
+export type { RecordHeaders, HeaderValue } from './batchBuilder.js';
+export { createProducer, Producer, PRODUCER_DEFAULTS, type Acks, type ProducerOptions, type ProducerRecord, type RecordMetadata } from './producer.js';
