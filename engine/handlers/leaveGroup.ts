@@ -7,9 +7,10 @@ export const leaveGroupHandler = defineHandler<LeaveGroupRequest, LeaveGroupResp
   apiKey: 13,
   decode: decodeLeaveGroupRequest,
   encode: encodeLeaveGroupResponse,
-  async handle(request, _version, context) {
+  async handle(request, version, context) {
     await context.services.groups.ensureReady();
-    const members = request.members ?? [{ memberId: request.memberId ?? '', groupInstanceId: null }];
+    // Before v3 the request names one member by id; the decoder fills `members` with [] there.
+    const members = version >= 3 ? (request.members ?? []) : [{ memberId: request.memberId ?? '', groupInstanceId: null }];
     const result = await context.services.groups.coordinator.leaveGroup({ groupId: request.groupId, members: members.map((member) => ({ memberId: member.memberId, groupInstanceId: member.groupInstanceId })) });
     // v0-2 answer for the single member at the top level.
     const errorCode = result.errorCode !== 0 ? result.errorCode : (result.members[0]?.errorCode ?? 0);

@@ -30,7 +30,9 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
         const metadata = partition.committedMetadata ?? '';
         if (topics.partitionLog(topic.name, partition.partitionIndex) === undefined) errors.set(key, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
         else if (Buffer.byteLength(metadata, 'utf8') > MAX_OFFSET_METADATA_BYTES) errors.set(key, ErrorCode.OFFSET_METADATA_TOO_LARGE);
-        else if (partition.committedOffset < 0n || partition.committedOffset > BigInt(Number.MAX_SAFE_INTEGER)) errors.set(key, ErrorCode.INVALID_COMMIT_OFFSET_SIZE);
+        // Kafka stores any offset, the -1/-2 sentinels of admin resets included; only values a
+        // number cannot hold exactly are refused here.
+        else if (partition.committedOffset < BigInt(Number.MIN_SAFE_INTEGER) || partition.committedOffset > BigInt(Number.MAX_SAFE_INTEGER)) errors.set(key, ErrorCode.INVALID_COMMIT_OFFSET_SIZE);
         else accepted.push({ topic: topic.name, partition: partition.partitionIndex, offset: Number(partition.committedOffset), leaderEpoch: partition.committedLeaderEpoch ?? -1, metadata });
       }
     }

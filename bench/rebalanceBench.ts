@@ -1,0 +1,793 @@
+// The rebalance benchmark: how long a consumer group of kafkajs 2.2.4 members is without an owner
+// for some partitions, against a broker child process on loopback.
+//
+//   kill -> evicted    a member in a child process is SIGKILLed; until the broker logs its expiry
+//                      ("member expired ... reason=session-timeout"), by the log line's timestamp
+//   kill -> resumed    ... until the survivors have consumed a record, in a later generation, on
+//                      every partition the killed member owned (records keep arriving meanwhile)
+//   join -> settled    a new member starts (connect, subscribe, run) while two members consume;
+//                      until all three joined one new generation covering every partition, and
+//                      each has consumed a record in it
+//
+// Both events (the kill, the join) are triggered the moment the group reached its steady state,
+// i.e. just after every member synced and reset its heartbeat timer: the survivors' heartbeats
+// then fall in step with the killed member's, and a joiner is noticed only at the existing
+// members' next heartbeat, one full interval later (the worst heartbeat phase for a join).
+//
+// Each repetition uses a group of its own on one 6-partition topic, starting at the log end, and
+// a producer that sends one record to every partition every PRODUCE_INTERVAL_MS while it runs.
+// Beside each row: the members' session timeout, rebalance timeout and heartbeat interval, and the
+// broker's group.initial.rebalance.delay.ms. Times are wall-clock milliseconds (Date.now(), which
+// the broker's log timestamps also use), median and max over the repetitions.
+//
+// The killed member runs this module's runBenchMember() in a child process (`node -e` importing
+// this file), printing JSON lines; the survivors and the joining member run in this process.
+// Every wait is bounded; every loop stops at a count or a deadline. The table goes to `out`
+// (stdout), progress lines to `progress` (stderr), the JSON to `outPath`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type * as KafkaJs from 'kafkajs';
+
+// ---------------------------------------------------------------------------------------------
+// Limits and shapes (all in one place)
+
+const PARTITIONS = 6;
+const TOPIC = 'rebalance-bench';
+/** One record per partition per tick while a repetition runs. */
+const PRODUCE_INTERVAL_MS = 10;
+/** Broker settings: Kafka's defaults except these (short sessions allowed; no initial delay). */
+const BROKER_CONFIGS: Readonly<Record<string, string>> = {
+  'group.initial.rebalance.delay.ms': '0',
+  'group.min.session.timeout.ms': '1000',
+  'offsets.topic.num.partitions': '3',
+};
+const BROKER_START_TIMEOUT_MS = 30_000;
+const BROKER_STOP_TIMEOUT_MS = 30_000;
+const BROKER_KILL_WAIT_MS = 5_000;
+const BROKER_LOG_LINES_KEPT = 200;
+/** How long a group may take to reach its steady state before a measurement starts. */
+const SETTLE_TIMEOUT_MS = 30_000;
+/** Past the session and rebalance timeouts, how long a measured phase may take before it counts as failed. */
+const MEASURE_SLACK_MS = 15_000;
+const MEMBER_STOP_TIMEOUT_MS = 15_000;
+const CHILD_EXIT_TIMEOUT_MS = 10_000;
+/** kafkajs long-poll: it heartbeats between fetches, so this bounds how late it notices a rebalance. */
+const FETCH_MAX_WAIT_MS = 100;
+/** Never run longer than this, whatever a plan says. */
+const MAX_RUN_MS = 600_000;
+
+interface MemberTimings {
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  heartbeatIntervalMs: number;
+}
+
+interface Plan {
+  label: 'full' | 'quick';
+  repetitions: number;
+  timings: MemberTimings[];
+}
+
+const QUICK_PLAN: Plan = {
+  label: 'quick',
+  repetitions: 3,
+  timings: [{ sessionTimeoutMs: 3_000, rebalanceTimeoutMs: 10_000, heartbeatIntervalMs: 300 }],
+};
+
+const FULL_PLAN: Plan = {
+  label: 'full',
+  repetitions: 5,
+  timings: [
+    { sessionTimeoutMs: 3_000, rebalanceTimeoutMs: 10_000, heartbeatIntervalMs: 300 },
+    { sessionTimeoutMs: 6_000, rebalanceTimeoutMs: 30_000, heartbeatIntervalMs: 1_000 },
+  ],
+};
+
+export type RebalanceMeasurement = 'kill -> evicted' | 'kill -> resumed' | 'join -> settled';
+
+export interface RebalanceRow extends MemberTimings {
+  measurement: RebalanceMeasurement;
+  initialRebalanceDelayMs: number;
+  samplesMs: number[];
+  medianMs: number;
+  maxMs: number;
+}
+
+export interface RebalanceBenchReport {
+  machine: { cpus: number; node: string };
+  startedAt: string;
+  plan: Plan;
+  client: { library: 'kafkajs'; version: string; fetchMaxWaitMs: number };
+  broker: { configs: Readonly<Record<string, string>>; warnLines: number; errorLines: number };
+  rows: RebalanceRow[];
+}
+
+export interface RebalanceBenchOptions {
+  quick: boolean;
+  /** Where the JSON goes (default <checkout>/bench/results/rebalance-latest.json); its directory is created. */
+  outPath?: string;
+  /** bin/tidelog.js of this checkout (default: found from this module). */
+  brokerEntry?: string;
+  /** Receives the Markdown table. */
+  out?: (text: string) => void;
+  /** Receives one line per step. */
+  progress?: (line: string) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry point
+
+export async function runRebalanceBench(options: RebalanceBenchOptions): Promise<RebalanceBenchReport> {
+  const plan = options.quick ? QUICK_PLAN : FULL_PLAN;
+  const root = packageRoot();
+  const outPath = options.outPath ?? join(root, 'bench', 'results', 'rebalance-latest.json');
+  const brokerEntry = options.brokerEntry ?? join(root, 'bin', 'tidelog.js');
+  const out = options.out ?? ((text: string) => void process.stdout.write(text));
+  const startedMs = Date.now();
+  const progressSink = options.progress ?? ((line: string) => void process.stderr.write(line + '\n'));
+  const progress = (line: string): void => progressSink(`[bench ${((Date.now() - startedMs) / 1000).toFixed(1)}s] ${line}`);
+  const deadlineMs = startedMs + MAX_RUN_MS;
+  const kafkajs = loadKafkaJs();
+  await mkdir(dirname(outPath), { recursive: true });
+  const dir = await mkdtemp(join(tmpdir(), 'tidelog-rebalance-'));
+  const report: RebalanceBenchReport = {
+    machine: { cpus: cpus().length, node: process.version },
+    startedAt: new Date().toISOString(),
+    plan,
+    client: { library: 'kafkajs', version: kafkajs.version, fetchMaxWaitMs: FETCH_MAX_WAIT_MS },
+    broker: { configs: BROKER_CONFIGS, warnLines: 0, errorLines: 0 },
+    rows: [],
+  };
+  progress(`${plan.label} run in ${dir}, kafkajs ${kafkajs.version}`);
+  try {
+    const broker = await startBroker(brokerEntry, join(dir, 'data'), progress);
+    try {
+      const context: Context = { kafkajs: kafkajs.module, broker, progress, deadlineMs, nextGroup: 0 };
+      await createTopic(context);
+      const initialRebalanceDelayMs = Number(BROKER_CONFIGS['group.initial.rebalance.delay.ms']);
+      for (const timings of plan.timings) {
+        const evicted: number[] = [];
+        const resumed: number[] = [];
+        const settled: number[] = [];
+        for (let repetition = 0; repetition < plan.repetitions; repetition++) {
+          const kill = await measureKill(context, timings);
+          evicted.push(kill.evictedMs);
+          resumed.push(kill.resumedMs);
+          progress(`${describeTimings(timings)} kill #${repetition + 1}: evicted after ${kill.evictedMs} ms, resumed after ${kill.resumedMs} ms`);
+        }
+        for (let repetition = 0; repetition < plan.repetitions; repetition++) {
+          settled.push(await measureJoin(context, timings));
+          progress(`${describeTimings(timings)} join #${repetition + 1}: settled after ${settled[settled.length - 1]} ms`);
+        }
+        report.rows.push(row('kill -> evicted', timings, initialRebalanceDelayMs, evicted));
+        report.rows.push(row('kill -> resumed', timings, initialRebalanceDelayMs, resumed));
+        report.rows.push(row('join -> settled', timings, initialRebalanceDelayMs, settled));
+      }
+    } catch (error) {
+      await broker.stop().catch((stopError: unknown) => progress(`stopping the broker after an error failed too: ${String(stopError)}`));
+      throw error;
+    }
+    await broker.stop();
+    report.broker.warnLines = broker.warnLines();
+    report.broker.errorLines = broker.errorLines();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  await writeFile(outPath, JSON.stringify(report, null, 2) + '\n');
+  out(formatTable(report));
+  progress(`done; JSON written to ${outPath}`);
+  return report;
+}
+
+interface Context {
+  kafkajs: typeof KafkaJs;
+  broker: BrokerProcess;
+  progress: (line: string) => void;
+  deadlineMs: number;
+  nextGroup: number;
+}
+
+function describeTimings(timings: MemberTimings): string {
+  return `session ${timings.sessionTimeoutMs} ms, rebalance ${timings.rebalanceTimeoutMs} ms, heartbeat ${timings.heartbeatIntervalMs} ms:`;
+}
+
+function row(measurement: RebalanceMeasurement, timings: MemberTimings, initialRebalanceDelayMs: number, samplesMs: number[]): RebalanceRow {
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  const medianMs = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { measurement, ...timings, initialRebalanceDelayMs, samplesMs, medianMs, maxMs: sorted[sorted.length - 1]! };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two measurements
+
+/** SIGKILL of a child-process member: until the broker evicts it, and until its partitions are consumed again. */
+async function measureKill(context: Context, timings: MemberTimings): Promise<{ evictedMs: number; resumedMs: number }> {
+  const groupId = `kill-${context.nextGroup++}`;
+  const changes = new Changes();
+  const survivors = [new Member(context, groupId, 'a', timings, changes), new Member(context, groupId, 'b', timings, changes)];
+  const child = new ChildMember(context, groupId, timings, changes);
+  const producer = await startProducer(context);
+  try {
+    await Promise.all(survivors.map((member) => member.start()));
+    await child.start();
+    const members: Ledger[] = [...survivors, child];
+    const generation = await waitForSteady(changes, members, SETTLE_TIMEOUT_MS, context);
+    const childPartitions = child.partitionsIn(generation);
+    const expiryLine = `memberId=${JSON.stringify(child.memberId)}`;
+    const lineIndex = context.broker.lineCount();
+
+    const killAtMs = Date.now();
+    await child.kill();
+    const boundMs = timings.sessionTimeoutMs + timings.rebalanceTimeoutMs + MEASURE_SLACK_MS;
+    // Resumed: a survivor consumed a record, in a generation after the child's, on each of its partitions.
+    const resumedAt = (): number | null => {
+      let latest = 0;
+      for (const partition of childPartitions) {
+        const first = Math.min(...survivors.map((member) => member.firstRecordAfter(generation, partition) ?? Infinity));
+        if (!Number.isFinite(first)) return null;
+        latest = Math.max(latest, first);
+      }
+      return latest;
+    };
+    await changes.until(() => resumedAt() !== null, boundMs, `the survivors of ${groupId} to consume partitions ${childPartitions.join(',')}`, context);
+    const expiry = await context.broker.waitForLine((line) => line.includes(' member expired ') && line.includes(expiryLine), 1_000, lineIndex);
+    if (!expiry.includes('reason="session-timeout"')) throw new Error(`${groupId}: the killed member left for another reason: ${expiry}`);
+    return { evictedMs: lineTimeMs(expiry) - killAtMs, resumedMs: resumedAt()! - killAtMs };
+  } finally {
+    await child.kill();
+    await Promise.all(survivors.map((member) => member.stop()));
+    await producer.stop();
+  }
+}
+
+/** A third member starts while two consume: until all three consume in one new generation. */
+async function measureJoin(context: Context, timings: MemberTimings): Promise<number> {
+  const groupId = `join-${context.nextGroup++}`;
+  const changes = new Changes();
+  const first = [new Member(context, groupId, 'a', timings, changes), new Member(context, groupId, 'b', timings, changes)];
+  const joiner = new Member(context, groupId, 'joiner', timings, changes);
+  const producer = await startProducer(context);
+  try {
+    await Promise.all(first.map((member) => member.start()));
+    const before = await waitForSteady(changes, first, SETTLE_TIMEOUT_MS, context);
+    const joinAtMs = Date.now();
+    await joiner.start();
+    const all = [...first, joiner];
+    const boundMs = timings.rebalanceTimeoutMs + MEASURE_SLACK_MS;
+    let settledAtMs = 0;
+    await changes.until(
+      () => {
+        const generation = steadyGeneration(all);
+        if (generation === null || generation <= before) return false;
+        settledAtMs = Math.max(...all.map((member) => member.firstRecordIn(generation)!));
+        return true;
+      },
+      boundMs,
+      `${groupId} to settle with the new member`,
+      context,
+    );
+    return settledAtMs - joinAtMs;
+  } finally {
+    await Promise.all([...first, joiner].map((member) => member.stop()));
+    await producer.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Members and their ledgers
+
+/** What the measurements read from a member: its joins, and when it first consumed in a generation. */
+interface Ledger {
+  readonly name: string;
+  /** generation -> partitions received, in join order. */
+  readonly joins: Map<number, number[]>;
+  /** `${generation}/${partition}` -> when the member first consumed a record of it in that generation. */
+  readonly firstRecords: Map<string, number>;
+}
+
+function lastGeneration(member: Ledger): number | null {
+  let last: number | null = null;
+  for (const generation of member.joins.keys()) last = generation;
+  return last;
+}
+
+/**
+ * The generation every member last joined, if they agree, own every partition once between them,
+ * and each has consumed a record in it; else null.
+ */
+function steadyGeneration(members: readonly Ledger[]): number | null {
+  const generations = new Set(members.map(lastGeneration));
+  if (generations.size !== 1) return null;
+  const generation = [...generations][0];
+  if (generation === null || generation === undefined) return null;
+  const owned = members.flatMap((member) => member.joins.get(generation) ?? []);
+  if (owned.length !== PARTITIONS || new Set(owned).size !== PARTITIONS) return null;
+  const consuming = members.every((member) => [...member.firstRecords.keys()].some((key) => key.startsWith(`${generation}/`)));
+  return consuming ? generation : null;
+}
+
+async function waitForSteady(changes: Changes, members: readonly Ledger[], timeoutMs: number, context: Context): Promise<number> {
+  let generation: number | null = null;
+  await changes.until(
+    () => {
+      generation = steadyGeneration(members);
+      return generation !== null;
+    },
+    timeoutMs,
+    `members ${members.map((member) => member.name).join(', ')} to consume in one generation`,
+    context,
+  );
+  return generation!;
+}
+
+function recordFirst(ledger: Ledger, generation: number, partition: number): void {
+  const key = `${generation}/${partition}`;
+  if (!ledger.firstRecords.has(key)) ledger.firstRecords.set(key, Date.now());
+}
+
+/** A kafkajs member in this process. Its generation comes from kafkajs's debug log "Received assignment" (GROUP_JOIN carries none). */
+class Member implements Ledger {
+  readonly joins = new Map<number, number[]>();
+  readonly firstRecords = new Map<string, number>();
+  private readonly consumer: KafkaJs.Consumer;
+  private receivedGenerationId = -1;
+  private generationId = -1;
+  private running = false;
+
+  constructor(
+    context: Context,
+    groupId: string,
+    readonly name: string,
+    timings: MemberTimings,
+    private readonly changes: Changes,
+  ) {
+    const kafka = new context.kafkajs.Kafka({
+      clientId: `rebalance-bench-${name}`,
+      brokers: [context.broker.address],
+      connectionTimeout: 5_000,
+      requestTimeout: 10_000,
+      retry: { retries: 5, initialRetryTime: 50, maxRetryTime: 1_000 },
+      logLevel: context.kafkajs.logLevel.DEBUG,
+      logCreator: () => (entry) => {
+        if (entry.log.message === 'Received assignment' && typeof entry.log.generationId === 'number') this.receivedGenerationId = entry.log.generationId;
+      },
+    });
+    this.consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: timings.sessionTimeoutMs,
+      rebalanceTimeout: timings.rebalanceTimeoutMs,
+      heartbeatInterval: timings.heartbeatIntervalMs,
+      maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
+      retry: { retries: 5, initialRetryTime: 50, maxRetryTime: 1_000 },
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      this.generationId = this.receivedGenerationId;
+      this.joins.set(this.generationId, [...(event.payload.memberAssignment[TOPIC] ?? [])].sort((a, b) => a - b));
+      this.changes.notify();
+    });
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: TOPIC, fromBeginning: false });
+    await this.consumer.run({
+      eachMessage: async ({ partition }) => {
+        recordFirst(this, this.generationId, partition);
+        this.changes.notify();
+      },
+    });
+  }
+
+  partitionsIn(generation: number): number[] {
+    return this.joins.get(generation) ?? [];
+  }
+
+  /** When this member first consumed `partition` in a generation after `generation`. */
+  firstRecordAfter(generation: number, partition: number): number | undefined {
+    let first: number | undefined;
+    for (const [key, atMs] of this.firstRecords) {
+      const [g, p] = key.split('/').map(Number) as [number, number];
+      if (g > generation && p === partition) first = Math.min(first ?? Infinity, atMs);
+    }
+    return first;
+  }
+
+  firstRecordIn(generation: number): number | undefined {
+    let first: number | undefined;
+    for (const [key, atMs] of this.firstRecords) if (key.startsWith(`${generation}/`)) first = Math.min(first ?? Infinity, atMs);
+    return first;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await withTimeout(this.consumer.disconnect(), MEMBER_STOP_TIMEOUT_MS, `member ${this.name} to disconnect`).catch(() => undefined);
+  }
+}
+
+interface ChildMemberArguments extends MemberTimings {
+  brokers: string[];
+  groupId: string;
+  topic: string;
+  clientId: string;
+  fetchMaxWaitMs: number;
+}
+
+/** The same kafkajs member in a child process (runBenchMember), reporting through JSON lines. */
+class ChildMember implements Ledger {
+  readonly name = 'child';
+  readonly joins = new Map<number, number[]>();
+  readonly firstRecords = new Map<string, number>();
+  memberId = '';
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly stderrLines: string[] = [];
+
+  constructor(
+    private readonly context: Context,
+    private readonly groupId: string,
+    private readonly timings: MemberTimings,
+    private readonly changes: Changes,
+  ) {}
+
+  async start(): Promise<void> {
+    const args: ChildMemberArguments = {
+      ...this.timings,
+      brokers: [this.context.broker.address],
+      groupId: this.groupId,
+      topic: TOPIC,
+      clientId: 'rebalance-bench-child',
+      fetchMaxWaitMs: FETCH_MAX_WAIT_MS,
+    };
+    const source = `const bench = await import(${JSON.stringify(import.meta.url)}); await bench.runBenchMember(${JSON.stringify(JSON.stringify(args))});`;
+    // stdin stays open and unused: the child exits when it closes (this process ended).
+    const child = spawn(process.execPath, ['--input-type=module', '-e', source], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    child.once('exit', () => {
+      if (this.child === child) this.child = null;
+      this.changes.notify();
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      this.stderrLines.push(line);
+      if (this.stderrLines.length > BROKER_LOG_LINES_KEPT) this.stderrLines.shift();
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+  }
+
+  partitionsIn(generation: number): number[] {
+    return this.joins.get(generation) ?? [];
+  }
+
+  private onLine(line: string): void {
+    let event: { type?: string; generationId?: number; memberId?: string; partitions?: number[]; partition?: number };
+    try {
+      event = JSON.parse(line) as typeof event;
+    } catch {
+      return; // cut short by the kill
+    }
+    if (event.type === 'join' && event.generationId !== undefined) {
+      this.memberId = event.memberId ?? '';
+      this.joins.set(event.generationId, event.partitions ?? []);
+    } else if (event.type === 'first' && event.generationId !== undefined && event.partition !== undefined) {
+      recordFirst(this, event.generationId, event.partition);
+    }
+    this.changes.notify();
+  }
+
+  /** SIGKILL; resolves once the process is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (child === null) return;
+    child.kill('SIGKILL');
+    await withTimeout(this.exited, CHILD_EXIT_TIMEOUT_MS, `the child member (pid ${child.pid}) to die`);
+  }
+}
+
+/**
+ * The child-process member: a kafkajs consumer that prints `{"type":"join",...}` for each join and
+ * `{"type":"first",...}` for the first record of each partition in each generation. Runs until
+ * killed, or until its stdin closes (the parent is gone).
+ */
+export async function runBenchMember(argumentsJson: string): Promise<void> {
+  const args = JSON.parse(argumentsJson) as ChildMemberArguments;
+  const { module: kafkajs } = loadKafkaJs();
+  const emit = (event: object): void => void process.stdout.write(JSON.stringify(event) + '\n');
+  let receivedGenerationId = -1;
+  let generationId = -1;
+  const seen = new Set<string>();
+  const kafka = new kafkajs.Kafka({
+    clientId: args.clientId,
+    brokers: args.brokers,
+    connectionTimeout: 5_000,
+    requestTimeout: 10_000,
+    retry: { retries: 5, initialRetryTime: 50, maxRetryTime: 1_000 },
+    logLevel: kafkajs.logLevel.DEBUG,
+    logCreator: () => (entry) => {
+      if (entry.log.message === 'Received assignment' && typeof entry.log.generationId === 'number') receivedGenerationId = entry.log.generationId;
+    },
+  });
+  const consumer = kafka.consumer({
+    groupId: args.groupId,
+    sessionTimeout: args.sessionTimeoutMs,
+    rebalanceTimeout: args.rebalanceTimeoutMs,
+    heartbeatInterval: args.heartbeatIntervalMs,
+    maxWaitTimeInMs: args.fetchMaxWaitMs,
+    retry: { retries: 5, initialRetryTime: 50, maxRetryTime: 1_000 },
+  });
+  consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    generationId = receivedGenerationId;
+    emit({ type: 'join', generationId, memberId: event.payload.memberId, partitions: [...(event.payload.memberAssignment[args.topic] ?? [])].sort((a, b) => a - b) });
+  });
+  process.stdin.resume();
+  process.stdin.once('end', () => process.exit(0));
+  await consumer.connect();
+  await consumer.subscribe({ topic: args.topic, fromBeginning: false });
+  await consumer.run({
+    eachMessage: async ({ partition }) => {
+      const key = `${generationId}/${partition}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      emit({ type: 'first', generationId, partition });
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiting on changes, bounded
+
+class Changes {
+  private readonly checks = new Set<() => void>();
+
+  notify(): void {
+    for (const check of [...this.checks]) check();
+  }
+
+  async until(condition: () => boolean, timeoutMs: number, what: string, context: Context): Promise<void> {
+    if (Date.now() + timeoutMs > context.deadlineMs) timeoutMs = Math.max(0, context.deadlineMs - Date.now());
+    if (condition()) return;
+    let check: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        check = () => {
+          if (condition()) resolve();
+        };
+        this.checks.add(check);
+        timer = setTimeout(() => reject(new Error(`rebalance bench: timed out after ${timeoutMs} ms waiting for ${what}\n${context.broker.tail(20)}`)), timeoutMs);
+      });
+    } finally {
+      if (check !== undefined) this.checks.delete(check);
+      clearTimeout(timer);
+    }
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`rebalance bench: timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topic and producer
+
+async function createTopic(context: Context): Promise<void> {
+  const admin = adminClient(context).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function adminClient(context: Context): KafkaJs.Kafka {
+  return new context.kafkajs.Kafka({
+    clientId: 'rebalance-bench',
+    brokers: [context.broker.address],
+    logLevel: context.kafkajs.logLevel.NOTHING,
+    connectionTimeout: 5_000,
+    requestTimeout: 10_000,
+    retry: { retries: 3, initialRetryTime: 50, maxRetryTime: 1_000 },
+  });
+}
+
+/** Sends one record to every partition every PRODUCE_INTERVAL_MS until stopped (or the run's deadline). */
+async function startProducer(context: Context): Promise<{ stop(): Promise<void> }> {
+  const producer = adminClient(context).producer();
+  await producer.connect();
+  let sequence = 0;
+  let inFlight: Promise<unknown> = Promise.resolve();
+  let failure: unknown = null;
+  const timer = setInterval(() => {
+    if (Date.now() > context.deadlineMs) return clearInterval(timer);
+    // One send at a time: a slow acknowledgement skips ticks instead of queueing sends.
+    inFlight = inFlight.then(() =>
+      producer
+        .send({ topic: TOPIC, acks: 1, messages: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: String(sequence++) })) })
+        .catch((error: unknown) => void (failure ??= error)),
+    );
+  }, PRODUCE_INTERVAL_MS);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await inFlight;
+      await producer.disconnect();
+      if (failure !== null) context.progress(`a produce failed during the repetition: ${String(failure)}`);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The broker child process
+
+interface BrokerProcess {
+  pid: number;
+  address: string;
+  lineCount(): number;
+  /** The first line at index >= fromIndex that matches, waiting up to timeoutMs. */
+  waitForLine(matches: (line: string) => boolean, timeoutMs: number, fromIndex: number): Promise<string>;
+  tail(lines: number): string;
+  warnLines(): number;
+  errorLines(): number;
+  /** SIGTERM, then SIGKILL after BROKER_STOP_TIMEOUT_MS; throws unless it exited with code 0. */
+  stop(): Promise<void>;
+}
+
+async function startBroker(entry: string, dataDir: string, progress: (line: string) => void): Promise<BrokerProcess> {
+  const args = [entry, 'broker', 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
+  for (const [key, value] of Object.entries(BROKER_CONFIGS)) args.push('--config', `${key}=${value}`);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  /** Lines kept: the newest BROKER_LOG_LINES_KEPT; `dropped` counts the older ones. */
+  const lines: string[] = [];
+  let dropped = 0;
+  let warnLines = 0;
+  let errorLines = 0;
+  const listeners = new Set<() => void>();
+  const state: { exit: { code: number | null; signal: NodeJS.Signals | null } | null } = { exit: null };
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      state.exit = { code, signal };
+      resolve();
+    });
+  });
+  const tail = (count: number): string => `broker log (last ${count} lines):\n${lines.slice(-count).join('\n')}`;
+  const listening = new Promise<string>((resolve, reject) => {
+    // The whole stderr is read for the child's lifetime: a full pipe would stall the broker.
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      lines.push(line);
+      if (lines.length > BROKER_LOG_LINES_KEPT) {
+        lines.shift();
+        dropped++;
+      }
+      if (/^\S+ WARN /.test(line)) warnLines++;
+      if (/^\S+ ERROR /.test(line)) errorLines++;
+      const match = / INFO broker started .*listener="([^"]+)"/.exec(line);
+      if (match !== null) resolve(match[1]!);
+      for (const listener of [...listeners]) listener();
+    });
+    void exited.then(() => reject(new Error(`the broker exited (${JSON.stringify(state.exit)}) before it started:\n${tail(40)}`)));
+    child.once('error', reject);
+  });
+  const stop = async (): Promise<void> => {
+    if (state.exit !== null) return;
+    child.kill('SIGTERM');
+    if (await exitsWithin(exited, BROKER_STOP_TIMEOUT_MS)) return;
+    progress(`the broker did not stop within ${BROKER_STOP_TIMEOUT_MS} ms of SIGTERM; killing pid ${child.pid}`);
+    child.kill('SIGKILL');
+    if (!(await exitsWithin(exited, BROKER_KILL_WAIT_MS))) throw new Error(`the broker (pid ${child.pid}) survived SIGKILL`);
+  };
+  let address: string;
+  try {
+    address = await withTimeout(listening, BROKER_START_TIMEOUT_MS, 'the broker to start');
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  progress(`broker pid ${child.pid} listening on ${address}`);
+  return {
+    pid: child.pid!,
+    address,
+    lineCount: () => dropped + lines.length,
+    waitForLine: async (matches, timeoutMs, fromIndex) => {
+      const find = (): string | undefined => lines.slice(Math.max(0, fromIndex - dropped)).find(matches);
+      let found = find();
+      if (found !== undefined) return found;
+      let listener: (() => void) | undefined;
+      try {
+        return await withTimeout(
+          new Promise<string>((resolve) => {
+            listener = () => {
+              found = find();
+              if (found !== undefined) resolve(found);
+            };
+            listeners.add(listener);
+          }),
+          timeoutMs,
+          'a broker log line',
+        );
+      } finally {
+        if (listener !== undefined) listeners.delete(listener);
+      }
+    },
+    tail,
+    warnLines: () => warnLines,
+    errorLines: () => errorLines,
+    stop: async () => {
+      await stop();
+      if (state.exit?.code !== 0) throw new Error(`the broker exited with ${JSON.stringify(state.exit)}:\n${tail(40)}`);
+    },
+  };
+}
+
+async function exitsWithin(exited: Promise<void>, ms: number): Promise<boolean> {
+  return withTimeout(exited, ms, 'exit').then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The broker's log time of a line (its first field, an ISO timestamp). */
+function lineTimeMs(line: string): number {
+  const time = Date.parse(line.slice(0, line.indexOf(' ')));
+  if (Number.isNaN(time)) throw new Error(`no timestamp at the start of ${JSON.stringify(line)}`);
+  return time;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers and the table
+
+function loadKafkaJs(): { module: typeof KafkaJs; version: string } {
+  const require = createRequire(import.meta.url);
+  try {
+    return { module: require('kafkajs') as typeof KafkaJs, version: (require('kafkajs/package.json') as { version: string }).version };
+  } catch (error) {
+    throw new Error(`bench rebalance needs kafkajs (a devDependency; run npm install in the checkout): ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** The checkout root (where package.json is), whether this runs from bench/ or dist/bench/. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth <= 4; depth++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+export function formatTable(report: RebalanceBenchReport): string {
+  const header = '| measurement | session timeout ms | rebalance timeout ms | heartbeat ms | group.initial.rebalance.delay.ms | runs | median ms | max ms | samples ms |';
+  const rule = '|---|---:|---:|---:|---:|---:|---:|---:|---|';
+  const rows = report.rows.map(
+    (row) =>
+      `| ${row.measurement} | ${row.sessionTimeoutMs} | ${row.rebalanceTimeoutMs} | ${row.heartbeatIntervalMs} | ${row.initialRebalanceDelayMs} | ${row.samplesMs.length} | ${Math.round(row.medianMs)} | ${Math.round(row.maxMs)} | ${row.samplesMs.join(', ')} |`,
+  );
+  return [
+    `Rebalance bench (${report.plan.label}), kafkajs ${report.client.version}, ${PARTITIONS} partitions, 3 members (one SIGKILLed / one joining), fetch max wait ${report.client.fetchMaxWaitMs} ms, ${report.machine.cpus} CPUs, node ${report.machine.node}`,
+    '',
+    header,
+    rule,
+    ...rows,
+    '',
+  ].join('\n');
+}
