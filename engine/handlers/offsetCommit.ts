@@ -7,10 +7,21 @@ import { decodeOffsetCommitRequest, type OffsetCommitRequest } from '../../proto
 import { encodeOffsetCommitResponse, type OffsetCommitResponse } from '../../protocol/generated/offsetCommitResponse.js';
 import { MAX_OFFSET_METADATA_BYTES, type OffsetToCommit } from '../groups/offsetStore.js';
 import { kafkaErrorCodeOf } from '../kafkaErrors.js';
-import { defineHandler } from './handler.js';
+import { assignedPartitions, CONSUMER_PROTOCOL_TYPE } from '../groups/consumerProtocol.js';
+import { defineHandler, type HandlerContext } from './handler.js';
 
 function everyPartition(request: OffsetCommitRequest, errorCode: number): OffsetCommitResponse {
   return { throttleTimeMs: 0, topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((partition) => ({ partitionIndex: partition.partitionIndex, errorCode })) })) };
+}
+
+/** The partitions the committing member owns, when the group is a Stable consumer group; else null (no check). */
+function ownedPartitions(context: HandlerContext, request: OffsetCommitRequest): Set<string> | null {
+  const memberId = request.memberId ?? '';
+  if (memberId === '' || (request.generationIdOrMemberEpoch ?? -1) < 0) return null;
+  const group = context.services.groups.coordinator.describeGroup(request.groupId);
+  if (group.state !== 'Stable' || group.protocolType !== CONSUMER_PROTOCOL_TYPE) return null;
+  const member = group.members.find((candidate) => candidate.memberId === memberId);
+  return member === undefined ? null : assignedPartitions(member.assignment);
 }
 
 export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetCommitResponse>({
@@ -24,11 +35,15 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
     if (verdict !== ErrorCode.NONE) return everyPartition(request, verdict);
     const accepted: OffsetToCommit[] = [];
     const errors = new Map<string, number>();
+    const owned = ownedPartitions(context, request);
     for (const topic of request.topics) {
       for (const partition of topic.partitions) {
         const key = `${topic.name}\u0000${partition.partitionIndex}`;
         const metadata = partition.committedMetadata ?? '';
         if (topics.partitionLog(topic.name, partition.partitionIndex) === undefined) errors.set(key, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+        // A member of a stable consumer group commits only what it was assigned; anything else means
+        // its view of ownership is from an older generation (a zombie): it must rejoin.
+        else if (owned !== null && !owned.has(key)) errors.set(key, ErrorCode.ILLEGAL_GENERATION);
         else if (Buffer.byteLength(metadata, 'utf8') > MAX_OFFSET_METADATA_BYTES) errors.set(key, ErrorCode.OFFSET_METADATA_TOO_LARGE);
         // Kafka stores any offset, the -1/-2 sentinels of admin resets included; only values a
         // number cannot hold exactly are refused here.
