@@ -1,4 +1,4 @@
-// `tidelog bench <storage|load|client|rebalance> [--quick] [--out path]`: runs a benchmark suite and prints its
+// `tidelog bench <storage|load|client|client-consume|rebalance> [--quick] [--out path]`: runs a benchmark suite and prints its
 // Markdown table and writes its JSON:
 //   storage  bench/storageBench.ts, the partition log beside plain fs baselines
 //   load     bench/loadBench.ts, a broker child process driven by kafkajs over loopback
@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
 import { runClientBench } from '../bench/clientBench.js';
+import { runClientConsumeBench } from '../bench/clientConsumeBench.js';
 import { runLoadBench } from '../bench/loadBench.js';
 import { runRebalanceBench } from '../bench/rebalanceBench.js';
 import { runStorageBench } from '../bench/storageBench.js';
@@ -16,12 +17,13 @@ import type { CommandOutcome } from './main.js';
 
 /** Mirrors EXIT_FAILURE in main.ts; imported by value it would make a cycle main.ts -> here -> main.ts. */
 const EXIT_FAILURE = 1;
-const SUITES = ['storage', 'load', 'client', 'rebalance'] as const;
+const SUITES = ['storage', 'load', 'client', 'client-consume', 'rebalance'] as const;
 /** Where each suite writes its JSON unless --out says otherwise, relative to the checkout. */
 const DEFAULT_RESULTS_PATHS: Record<(typeof SUITES)[number], string> = {
   storage: join('bench', 'results', 'storage-latest.json'),
   load: join('bench', 'results', 'load-latest.json'),
   client: join('bench', 'results', 'client-latest.json'),
+  'client-consume': join('bench', 'results', 'client-consume-latest.json'),
   rebalance: join('bench', 'results', 'rebalance-latest.json'),
 };
 /** How many directories up from this module to look for package.json (dist/cli -> root is 2). */
@@ -61,6 +63,7 @@ export function benchCommand(outcome: CommandOutcome): CommandModule<object, Ben
       try {
         if (args.suite === 'load') await runLoadBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js') });
         else if (args.suite === 'client') await runClientBench({ quick: args.quick, outPath });
+        else if (args.suite === 'client-consume') await runClientConsumeBench({ quick: args.quick, outPath });
         else if (args.suite === 'rebalance') await runRebalanceBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js') });
         else await runStorageBench({ quick: args.quick, outPath });
       } catch (error) {
