@@ -7,14 +7,13 @@
 // BUNDLED_SENDS_IN_FLIGHT at once (bufferMemory bounds what it buffers anyway).
 //
 // Prints records/s of each and the ratio; writes bench/results/client-latest.json.
-import { spawn } from 'node:child_process';
+import { startBrokerChild } from './brokerChild.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type * as KafkaJs from 'kafkajs';
 import { createProducer } from '../client/producer.js';
@@ -24,8 +23,6 @@ const KAFKAJS_RECORDS_PER_SEND = 500;
 const KAFKAJS_SENDS_IN_FLIGHT = 4;
 const BUNDLED_RECORDS_PER_SEND = 1_000;
 const BUNDLED_SENDS_IN_FLIGHT = 16;
-const BROKER_START_TIMEOUT_MS = 30_000;
-const BROKER_STOP_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 const PLANS = {
@@ -69,7 +66,7 @@ export async function runClientBench(options: ClientBenchOptions = {}): Promise<
   const require = createRequire(import.meta.url);
   const kafkajs = require('kafkajs') as typeof KafkaJs;
   const dir = await mkdtemp(join(tmpdir(), 'tidelog-client-bench-'));
-  const broker = await startBroker(join(REPO_ROOT, 'bin', 'tidelog.js'), join(dir, 'data'));
+  const broker = await startBrokerChild(join(REPO_ROOT, 'bin', 'tidelog.js'), join(dir, 'data'));
   progress(`${plan.label} client bench, broker on ${broker.address}`);
   try {
     const rows: ClientBenchRow[] = [];
@@ -185,48 +182,3 @@ async function measure(client: ClientBenchRow['client'], phase: () => Promise<nu
   };
 }
 
-interface BenchBroker {
-  address: string;
-  stop(): Promise<void>;
-}
-
-async function startBroker(entry: string, dataDir: string): Promise<BenchBroker> {
-  const child = spawn(process.execPath, [entry, 'broker', 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const tail: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the broker did not start within ${BROKER_START_TIMEOUT_MS} ms:\n${tail.join('\n')}`)), BROKER_START_TIMEOUT_MS);
-    // stderr is read for the child's whole life: a full pipe would stall the broker.
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      tail.push(line);
-      if (tail.length > 50) tail.shift();
-      const match = / INFO broker started .*listener="([^"]+):(\d+)"/.exec(line);
-      if (match !== null) {
-        clearTimeout(timer);
-        resolve(`${match[1]!}:${match[2]!}`);
-      }
-    });
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`the broker exited before it started:\n${tail.join('\n')}`));
-    });
-  }).catch(async (error: unknown) => {
-    child.kill('SIGKILL');
-    await exited;
-    throw error;
-  });
-  return {
-    address,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), BROKER_STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}

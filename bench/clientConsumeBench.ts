@@ -14,14 +14,13 @@
 // bench/results/client-consume-latest.json.
 //
 // Run: npm run build && node dist/bench/clientConsumeBench.js [--quick]
-import { spawn } from 'node:child_process';
+import { startBrokerChild } from './brokerChild.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type * as KafkaJs from 'kafkajs';
 import { createConsumer } from '../client/consumer.js';
@@ -38,8 +37,6 @@ const PRODUCE_SENDS_IN_FLIGHT = 16;
 const WARMUP_RECORDS = 500_000;
 const READ_MAX_MS = 120_000;
 const IDLE_TIMEOUT_MS = 5_000;
-const BROKER_START_TIMEOUT_MS = 30_000;
-const BROKER_STOP_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const READ_COMMITTED = 1;
 const METADATA_MAX_AGE_MS = 300_000;
@@ -89,7 +86,7 @@ export async function runClientConsumeBench(options: ClientConsumeBenchOptions =
   const kafkajs = require('kafkajs') as typeof KafkaJs;
   const Batch = require('kafkajs/src/consumer/batch') as KafkaJsBatchConstructor;
   const dir = await mkdtemp(join(tmpdir(), 'tidelog-consume-bench-'));
-  const broker = await startBroker(join(REPO_ROOT, 'bin', 'tidelog.js'), join(dir, 'data'));
+  const broker = await startBrokerChild(join(REPO_ROOT, 'bin', 'tidelog.js'), join(dir, 'data'));
   progress(`${plan.label} consume bench, broker on ${broker.address}`);
   try {
     const topic = 'client-consume-bench';
@@ -317,50 +314,6 @@ async function kafkajsReader(kafkajs: typeof KafkaJs, Batch: KafkaJsBatchConstru
 // ---------------------------------------------------------------------------------------------
 // The broker child process (as bench/clientBench.ts starts it)
 
-interface BenchBroker {
-  address: string;
-  stop(): Promise<void>;
-}
-
-async function startBroker(entry: string, dataDir: string): Promise<BenchBroker> {
-  const child = spawn(process.execPath, [entry, 'broker', 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const tail: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the broker did not start within ${BROKER_START_TIMEOUT_MS} ms:\n${tail.join('\n')}`)), BROKER_START_TIMEOUT_MS);
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      tail.push(line);
-      if (tail.length > 50) tail.shift();
-      const match = / INFO broker started .*listener="([^"]+):(\d+)"/.exec(line);
-      if (match !== null) {
-        clearTimeout(timer);
-        resolve(`${match[1]!}:${match[2]!}`);
-      }
-    });
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`the broker exited before it started:\n${tail.join('\n')}`));
-    });
-  }).catch(async (error: unknown) => {
-    child.kill('SIGKILL');
-    await exited;
-    throw error;
-  });
-  return {
-    address,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), BROKER_STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   runClientConsumeBench({ quick: process.argv.includes('--quick') }).catch((error: unknown) => {

@@ -26,14 +26,14 @@
 //
 // Every loop stops at a count or a deadline, whichever comes first. The table goes to `out`
 // (stdout), progress lines to `progress` (stderr), the JSON to `outPath`.
-import { execFile, spawn } from 'node:child_process';
+import { startBrokerChild, type BrokerChild } from './brokerChild.js';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import type * as KafkaJs from 'kafkajs';
 
 // ---------------------------------------------------------------------------------------------
@@ -68,12 +68,8 @@ const CLIENT_SETTINGS = {
   tcpNoDelay: true,
 } as const;
 
-const BROKER_START_TIMEOUT_MS = 30_000;
 /** The broker's own shutdown grace is 10 s; after this the child is killed (SIGKILL). */
-const BROKER_STOP_TIMEOUT_MS = 30_000;
-const BROKER_KILL_WAIT_MS = 5_000;
 /** Broker log lines kept for error messages (the newest ones). */
-const BROKER_LOG_LINES_KEPT = 100;
 const KAFKAJS_REQUEST_TIMEOUT_MS = 30_000;
 const KAFKAJS_CONNECTION_TIMEOUT_MS = 5_000;
 /** CLK_TCK when `getconf` cannot tell (Linux has used 100 for decades). */
@@ -509,98 +505,14 @@ function noDelaySocketFactory({ host, port, onConnect }: KafkaJs.ISocketFactoryA
 // ---------------------------------------------------------------------------------------------
 // The broker child process
 
-interface BrokerProcess {
-  pid: number;
-  host: string;
-  port: number;
-  dataDir: string;
+interface BrokerProcess extends BrokerChild {
   /** Bytes of the .log files of `topic` partition 0. */
   logBytes(topic: string): Promise<number>;
-  warnLines(): number;
-  errorLines(): number;
-  /** SIGTERM, then SIGKILL after BROKER_STOP_TIMEOUT_MS; resolves once the child exited. */
-  stop(): Promise<void>;
 }
 
 async function startBroker(entry: string, dataDir: string, progress: (line: string) => void): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [entry, 'broker', 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const recentLines: string[] = [];
-  let warnLines = 0;
-  let errorLines = 0;
-  const state: { exit: { code: number | null; signal: NodeJS.Signals | null } | null } = { exit: null };
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      state.exit = { code, signal };
-      resolve();
-    });
-  });
-  const spawnFailed = new Promise<never>((_, reject) => child.once('error', reject));
-  spawnFailed.catch(() => undefined);
-  const tail = (): string => recentLines.join('\n');
-
-  const listening = new Promise<{ host: string; port: number }>((resolve, reject) => {
-    // The whole stderr is read for the child's lifetime: a full pipe would stall the broker.
-    const lines = createInterface({ input: child.stderr! });
-    lines.on('line', (line) => {
-      recentLines.push(line);
-      if (recentLines.length > BROKER_LOG_LINES_KEPT) recentLines.shift();
-      if (/^\S+ WARN /.test(line)) warnLines++;
-      if (/^\S+ ERROR /.test(line)) errorLines++;
-      const match = / INFO broker started .*listener="([^"]+):(\d+)"/.exec(line);
-      if (match !== null) resolve({ host: match[1]!, port: Number(match[2]) });
-    });
-    void exited.then(() => reject(new Error(`the broker exited (${JSON.stringify(state.exit)}) before it started:\n${tail()}`)));
-    spawnFailed.catch(reject);
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the broker did not start within ${BROKER_START_TIMEOUT_MS} ms:\n${tail()}`)), BROKER_START_TIMEOUT_MS);
-  });
-  const stop = async (): Promise<void> => {
-    if (state.exit !== null || child.pid === undefined) return;
-    child.kill('SIGTERM');
-    if (await exitsWithin(exited, BROKER_STOP_TIMEOUT_MS)) return;
-    progress(`the broker did not stop within ${BROKER_STOP_TIMEOUT_MS} ms of SIGTERM; killing pid ${child.pid}`);
-    child.kill('SIGKILL');
-    if (!(await exitsWithin(exited, BROKER_KILL_WAIT_MS))) throw new Error(`the broker (pid ${child.pid}) survived SIGKILL`);
-  };
-  let address: { host: string; port: number };
-  try {
-    address = await Promise.race([listening, timeout]);
-  } catch (error) {
-    await stop();
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-  const pid = child.pid!;
-  progress(`broker pid ${pid} listening on ${address.host}:${address.port}`);
-  return {
-    pid,
-    ...address,
-    dataDir,
-    logBytes: (topic) => logFileBytes(join(dataDir, `${topic}-${PARTITION}`)),
-    warnLines: () => warnLines,
-    errorLines: () => errorLines,
-    stop: async () => {
-      await stop();
-      if (state.exit?.code !== 0) throw new Error(`the broker exited with ${JSON.stringify(state.exit)}:\n${tail()}`);
-    },
-  };
-}
-
-async function exitsWithin(exited: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([exited.then(() => true as const), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const child = await startBrokerChild(entry, dataDir, { progress });
+  return { ...child, logBytes: (topic) => logFileBytes(join(dataDir, `${topic}-${PARTITION}`)) };
 }
 
 async function logFileBytes(partitionDir: string): Promise<number> {

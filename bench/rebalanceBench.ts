@@ -24,6 +24,7 @@
 // this file), printing JSON lines; the survivors and the joining member run in this process.
 // Every wait is bounded; every loop stops at a count or a deadline. The table goes to `out`
 // (stdout), progress lines to `progress` (stderr), the JSON to `outPath`.
+import { startBrokerChild, withTimeout, type BrokerChild } from './brokerChild.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -42,15 +43,13 @@ const TOPIC = 'rebalance-bench';
 /** One record per partition per tick while a repetition runs. */
 const PRODUCE_INTERVAL_MS = 10;
 /** Broker settings: Kafka's defaults except these (short sessions allowed; no initial delay). */
+/** stderr lines of a member process kept for error reports. */
+const MEMBER_LOG_LINES_KEPT = 200;
 const BROKER_CONFIGS: Readonly<Record<string, string>> = {
   'group.initial.rebalance.delay.ms': '0',
   'group.min.session.timeout.ms': '1000',
   'offsets.topic.num.partitions': '3',
 };
-const BROKER_START_TIMEOUT_MS = 30_000;
-const BROKER_STOP_TIMEOUT_MS = 30_000;
-const BROKER_KILL_WAIT_MS = 5_000;
-const BROKER_LOG_LINES_KEPT = 200;
 /** How long a group may take to reach its steady state before a measurement starts. */
 const SETTLE_TIMEOUT_MS = 30_000;
 /** Past the session and rebalance timeouts, how long a measured phase may take before it counts as failed. */
@@ -146,7 +145,7 @@ export async function runRebalanceBench(options: RebalanceBenchOptions): Promise
   };
   progress(`${plan.label} run in ${dir}, kafkajs ${kafkajs.version}`);
   try {
-    const broker = await startBroker(brokerEntry, join(dir, 'data'), progress);
+    const broker = await startBrokerChild(brokerEntry, join(dir, 'data'), { configs: BROKER_CONFIGS, progress });
     try {
       const context: Context = { kafkajs: kafkajs.module, broker, progress, deadlineMs, nextGroup: 0 };
       await createTopic(context);
@@ -187,7 +186,7 @@ export async function runRebalanceBench(options: RebalanceBenchOptions): Promise
 
 interface Context {
   kafkajs: typeof KafkaJs;
-  broker: BrokerProcess;
+  broker: BrokerChild;
   progress: (line: string) => void;
   deadlineMs: number;
   nextGroup: number;
@@ -459,7 +458,7 @@ class ChildMember implements Ledger {
     createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
     createInterface({ input: child.stderr! }).on('line', (line) => {
       this.stderrLines.push(line);
-      if (this.stderrLines.length > BROKER_LOG_LINES_KEPT) this.stderrLines.shift();
+      if (this.stderrLines.length > MEMBER_LOG_LINES_KEPT) this.stderrLines.shift();
     });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
@@ -575,18 +574,6 @@ class Changes {
   }
 }
 
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`rebalance bench: timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Topic and producer
 
@@ -639,112 +626,6 @@ async function startProducer(context: Context): Promise<{ stop(): Promise<void> 
 
 // ---------------------------------------------------------------------------------------------
 // The broker child process
-
-interface BrokerProcess {
-  pid: number;
-  address: string;
-  lineCount(): number;
-  /** The first line at index >= fromIndex that matches, waiting up to timeoutMs. */
-  waitForLine(matches: (line: string) => boolean, timeoutMs: number, fromIndex: number): Promise<string>;
-  tail(lines: number): string;
-  warnLines(): number;
-  errorLines(): number;
-  /** SIGTERM, then SIGKILL after BROKER_STOP_TIMEOUT_MS; throws unless it exited with code 0. */
-  stop(): Promise<void>;
-}
-
-async function startBroker(entry: string, dataDir: string, progress: (line: string) => void): Promise<BrokerProcess> {
-  const args = [entry, 'broker', 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
-  for (const [key, value] of Object.entries(BROKER_CONFIGS)) args.push('--config', `${key}=${value}`);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  /** Lines kept: the newest BROKER_LOG_LINES_KEPT; `dropped` counts the older ones. */
-  const lines: string[] = [];
-  let dropped = 0;
-  let warnLines = 0;
-  let errorLines = 0;
-  const listeners = new Set<() => void>();
-  const state: { exit: { code: number | null; signal: NodeJS.Signals | null } | null } = { exit: null };
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      state.exit = { code, signal };
-      resolve();
-    });
-  });
-  const tail = (count: number): string => `broker log (last ${count} lines):\n${lines.slice(-count).join('\n')}`;
-  const listening = new Promise<string>((resolve, reject) => {
-    // The whole stderr is read for the child's lifetime: a full pipe would stall the broker.
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      lines.push(line);
-      if (lines.length > BROKER_LOG_LINES_KEPT) {
-        lines.shift();
-        dropped++;
-      }
-      if (/^\S+ WARN /.test(line)) warnLines++;
-      if (/^\S+ ERROR /.test(line)) errorLines++;
-      const match = / INFO broker started .*listener="([^"]+)"/.exec(line);
-      if (match !== null) resolve(match[1]!);
-      for (const listener of [...listeners]) listener();
-    });
-    void exited.then(() => reject(new Error(`the broker exited (${JSON.stringify(state.exit)}) before it started:\n${tail(40)}`)));
-    child.once('error', reject);
-  });
-  const stop = async (): Promise<void> => {
-    if (state.exit !== null) return;
-    child.kill('SIGTERM');
-    if (await exitsWithin(exited, BROKER_STOP_TIMEOUT_MS)) return;
-    progress(`the broker did not stop within ${BROKER_STOP_TIMEOUT_MS} ms of SIGTERM; killing pid ${child.pid}`);
-    child.kill('SIGKILL');
-    if (!(await exitsWithin(exited, BROKER_KILL_WAIT_MS))) throw new Error(`the broker (pid ${child.pid}) survived SIGKILL`);
-  };
-  let address: string;
-  try {
-    address = await withTimeout(listening, BROKER_START_TIMEOUT_MS, 'the broker to start');
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  progress(`broker pid ${child.pid} listening on ${address}`);
-  return {
-    pid: child.pid!,
-    address,
-    lineCount: () => dropped + lines.length,
-    waitForLine: async (matches, timeoutMs, fromIndex) => {
-      const find = (): string | undefined => lines.slice(Math.max(0, fromIndex - dropped)).find(matches);
-      let found = find();
-      if (found !== undefined) return found;
-      let listener: (() => void) | undefined;
-      try {
-        return await withTimeout(
-          new Promise<string>((resolve) => {
-            listener = () => {
-              found = find();
-              if (found !== undefined) resolve(found);
-            };
-            listeners.add(listener);
-          }),
-          timeoutMs,
-          'a broker log line',
-        );
-      } finally {
-        if (listener !== undefined) listeners.delete(listener);
-      }
-    },
-    tail,
-    warnLines: () => warnLines,
-    errorLines: () => errorLines,
-    stop: async () => {
-      await stop();
-      if (state.exit?.code !== 0) throw new Error(`the broker exited with ${JSON.stringify(state.exit)}:\n${tail(40)}`);
-    },
-  };
-}
-
-async function exitsWithin(exited: Promise<void>, ms: number): Promise<boolean> {
-  return withTimeout(exited, ms, 'exit').then(
-    () => true,
-    () => false,
-  );
-}
 
 /** The broker's log time of a line (its first field, an ISO timestamp). */
 function lineTimeMs(line: string): number {
