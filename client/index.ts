@@ -1,4 +1,4 @@
-// The bundled client: producer and consumer (manual assignment); groups and admin come next (see ARCHITECTURE.md).
+// The bundled client: producer, consumer (manual assignment) and admin; group membership comes next (see ARCHITECTURE.md).
 export * from './errors.js';
 export { BrokerConnection, ApiKey, type ConnectionOptions, type RequestOptions } from './connection.js';
 export { Cluster, type ClusterOptions, type TopicMetadata } from './cluster.js';
@@ -7,3 +7,4 @@ export type { RecordHeaders, HeaderValue } from './batchBuilder.js';
 export { createProducer, Producer, PRODUCER_DEFAULTS, type Acks, type ProducerOptions, type ProducerRecord, type RecordMetadata } from './producer.js';
 export { createConsumer, Consumer, CONSUMER_DEFAULTS, KafkaOffsetOutOfRangeError, type AutoOffsetReset, type ConsumerOptions, type IsolationLevel, type IterateOptions, type OffsetInput, type TopicPartition, type TopicPartitionOffset } from './consumer.js';
 export { RecordCursor, KafkaCorruptRecordError, batchRecords, decodeFetchedBatches, decodeFetchedRecords, scanFetchedRecords, type ConsumerRecord, type ConsumerRecordHeader, type RecordBatch } from './recordDecoder.js';
+export { createAdmin, Admin, AdminApiKey, KafkaGroupActiveError, type AdminOptions, type AlterConfigsInput, type ConfigEntry, type CreateTopicsOptions, type GroupDescription, type GroupMemberDescription, type GroupPartitionOffset, type ListedGroup, type NewTopic, type OffsetSpec, type PartitionDescription, type PartitionOffset, type ResetOptions, type ResetResult, type ResetTarget, type TopicDescription } from './admin.js';
