@@ -154,6 +154,8 @@ export async function startBrokerNode(options: BrokerNodeOptions): Promise<Broke
   const stopOnce = async (): Promise<void> => {
     const startedAtMs = Date.now();
     let failure: unknown = null;
+    // Waiting requests (group joins, long polls) answer now instead of holding the grace period.
+    broker.beginShutdown();
     await connections.close({ graceMs });
     try {
       await broker.shutdown();

@@ -64,6 +64,7 @@ export class Broker {
   private constructor(
     readonly services: BrokerServices,
     readonly logs: LogManager,
+    private readonly stopping: AbortController,
   ) {
     const all = [apiVersionsHandler, metadataHandler, produceHandler, fetchHandler, listOffsetsHandler, initProducerIdHandler, ...adminHandlers, ...groupHandlers];
     for (const handler of all) {
@@ -103,8 +104,9 @@ export class Broker {
       await logs.close().catch(() => undefined);
       throw error;
     }
-    const services: BrokerServices = { config: options.config, topics, groups, producerIds: new ProducerIdAllocator(options.metadataStore), clock, logger };
-    return new Broker(services, logs);
+    const stopping = new AbortController();
+    const services: BrokerServices = { config: options.config, topics, groups, producerIds: new ProducerIdAllocator(options.metadataStore), clock, logger, stopping: stopping.signal };
+    return new Broker(services, logs, stopping);
   }
 
   get topics(): TopicManager {
@@ -178,11 +180,23 @@ export class Broker {
   }
 
   /**
+   * Answers every waiting request now, as Kafka completes delayed operations at shutdown: parked
+   * JoinGroup/SyncGroup requests (NOT_COORDINATOR, so clients find the next coordinator) and
+   * Fetch long polls. Call it before waiting for in-flight requests to finish.
+   */
+  beginShutdown(): void {
+    if (this.stopping.signal.aborted) return;
+    this.stopping.abort();
+    this.services.groups.coordinator.close();
+  }
+
+  /**
    * Flushes every log, writes checkpoints and the clean-shutdown marker. The metadata store stays
    * open: whoever opened it closes it.
    */
   async shutdown(): Promise<void> {
     if (this.stopped) return;
+    this.beginShutdown();
     this.stopped = true;
     await this.services.groups.close();
     await this.logs.close();

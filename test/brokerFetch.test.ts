@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../protocol/errors.js';
 import { encodeApiVersionsRequest } from '../protocol/generated/apiVersionsRequest.js';
 import { decodeApiVersionsResponse } from '../protocol/generated/apiVersionsResponse.js';
@@ -141,5 +141,34 @@ describe('version negotiation', () => {
       writeRequestHeader(writer, { apiKey, apiVersion, correlationId: 1, clientId: null });
       await expect(started.broker.handleFrame(writer.toBuffer(), { connectionId: 1, remoteAddress: 'x', signal: new AbortController().signal })).rejects.toBeInstanceOf(MalformedRequestError);
     }
+  });
+});
+
+describe('shutdown', () => {
+  it('beginShutdown answers a parked long poll and a parked JoinGroup at once instead of at their timeouts', async () => {
+    const { encodeJoinGroupRequest } = await import('../protocol/generated/joinGroupRequest.js');
+    const { decodeJoinGroupResponse } = await import('../protocol/generated/joinGroupResponse.js');
+    // __consumer_offsets is created on first use; have it ready so the join parks at once.
+    await started.broker.services.groups.ensureReady();
+    const startedAt = Date.now();
+    const longPoll = fetch(fetchRequest(0n, { maxWaitMs: 25_000 }));
+    // Default group.initial.rebalance.delay.ms (3 s) parks the first join of an empty group.
+    const subscription = Buffer.from([0, 0, 0, 0, 0, 1, 0, 6, 0x65, 0x76, 0x65, 0x6e, 0x74, 0x73, 0xff, 0xff, 0xff, 0xff]);
+    // v3: no MEMBER_ID_REQUIRED round trip, so a first join with no member id parks.
+    const join = sendRequest(started.broker, 11, 3, encodeJoinGroupRequest, decodeJoinGroupResponse, {
+      groupId: 'g',
+      sessionTimeoutMs: 10_000,
+      rebalanceTimeoutMs: 20_000,
+      memberId: '',
+      groupInstanceId: null,
+      protocolType: 'consumer',
+      protocols: [{ name: 'range', metadata: subscription }],
+    });
+    await vi.waitFor(() => expect(started.broker.services.groups.coordinator.describeGroup('g').state).toBe('PreparingRebalance'), { timeout: 2000, interval: 5 });
+    started.broker.beginShutdown();
+    const [poll, joined] = await Promise.all([longPoll, join]);
+    expect(poll!.responses[0]!.partitions[0]!.records!.length).toBe(0);
+    expect(joined!.errorCode).toBe(ErrorCode.NOT_COORDINATOR);
+    expect(Date.now() - startedAt).toBeLessThan(2_500);
   });
 });

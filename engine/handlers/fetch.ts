@@ -103,22 +103,23 @@ async function readPass(request: FetchRequest, context: HandlerContext): Promise
 
 /**
  * Resolves on the first append to any of `logs` ('data'), after `waitMs` ('timeout'), or on
- * abort. An append that landed after the read pass but before this subscription counts too.
+ * abort (connection closed or broker stopping). An append that landed after the read pass but
+ * before this subscription counts too.
  */
-function waitForData(logs: readonly PartitionLog[], endsSeen: readonly number[], waitMs: number, signal: AbortSignal): Promise<'data' | 'timeout' | 'aborted'> {
+function waitForData(logs: readonly PartitionLog[], endsSeen: readonly number[], waitMs: number, signals: readonly AbortSignal[]): Promise<'data' | 'timeout' | 'aborted'> {
   return new Promise((resolve) => {
     const unsubscribers: Array<() => void> = [];
     let timer: NodeJS.Timeout | null = null;
     const done = (outcome: 'data' | 'timeout' | 'aborted'): void => {
       for (const unsubscribe of unsubscribers) unsubscribe();
       if (timer !== null) clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      for (const signal of signals) signal.removeEventListener('abort', onAbort);
       resolve(outcome);
     };
     const onAbort = (): void => done('aborted');
     for (const log of logs) unsubscribers.push(log.onNextAppend(() => done('data')));
     timer = setTimeout(() => done('timeout'), waitMs);
-    signal.addEventListener('abort', onAbort, { once: true });
+    for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
     if (logs.some((log, index) => log.logEndOffset !== endsSeen[index])) done('data');
   });
 }
@@ -135,10 +136,10 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>({
       const pass = await readPass(request, context);
       const left = deadline - context.services.clock.nowMs();
       const enough = request.minBytes <= 0 || pass.bytes >= request.minBytes;
-      if (enough || pass.errors || left <= 0 || waited !== 'data' || context.signal.aborted || pass.logs.length === 0) {
+      if (enough || pass.errors || left <= 0 || waited !== 'data' || context.signal.aborted || context.services.stopping.aborted || pass.logs.length === 0) {
         return pass.response;
       }
-      waited = await waitForData(pass.logs, pass.endsSeen, left, context.signal);
+      waited = await waitForData(pass.logs, pass.endsSeen, left, [context.signal, context.services.stopping]);
     }
   },
   errorResponse: (request, _version, errorCode) => ({

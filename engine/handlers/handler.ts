@@ -24,6 +24,8 @@ export interface BrokerServices {
   producerIds: ProducerIdAllocator;
   clock: Clock;
   logger: Logger;
+  /** Aborts when the broker begins to stop: waiting requests answer at once. */
+  stopping: AbortSignal;
 }
 
 export interface HandlerContext extends RequestContext {
