@@ -1,4 +1,10 @@
-// The bundled consumer, manual assignment only (no group membership yet).
+// The bundled consumer: manual assignment (assign) or consumer-group membership (subscribe).
+//
+// subscribe(topics, {groupId, ...}) runs a GroupMembership (client/groupMembership.ts): on each
+// assignment the partitions start at the group's committed offsets (else autoOffsetReset); before
+// a rebalance (eager: every partition is given up), on close, and every autoCommitIntervalMs the
+// positions of consumed records are committed (autoCommit, default true); commit() does it on
+// demand. close() commits, leaves the group and closes the connections.
 //
 //   assign([{topic, partition, offset?}]) -> per partition: position (next offset handed to the
 //   user) and fetchOffset (next offset to ask for; ahead of position while data is prefetched)
@@ -29,6 +35,8 @@ import {
 import { Cluster } from './cluster.js';
 import { ApiKey, type BrokerConnection } from './connection.js';
 import { KafkaClientError, KafkaClosedError, KafkaConfigError, KafkaProtocolError, isRetriable } from './errors.js';
+import { resolveAssignors, type Assignor, type AssignorName } from './assignors.js';
+import { GroupMembership } from './groupMembership.js';
 import { RecordCursor, decodeFetchedBatches, scanFetchedRecords, type ConsumerRecord, type RecordBatch } from './recordDecoder.js';
 
 export type AutoOffsetReset = 'earliest' | 'latest' | 'none';
@@ -71,6 +79,31 @@ export interface TopicPartitionOffset extends TopicPartition {
   /** Start here; without it, autoOffsetReset decides. */
   offset?: OffsetInput;
 }
+
+export interface SubscribeOptions {
+  groupId: string;
+  /** Default 45 s (Kafka's); the broker bounds it (group.min/max.session.timeout.ms). */
+  sessionTimeoutMs?: number;
+  /** How long the coordinator waits for members to rejoin. Default 5 min (Kafka's max.poll.interval.ms). */
+  rebalanceTimeoutMs?: number;
+  /** Default 3 s. Must be below sessionTimeoutMs. */
+  heartbeatIntervalMs?: number;
+  /** In order of preference. Default ['range', 'roundrobin']. */
+  assignors?: ReadonlyArray<AssignorName | Assignor>;
+  /** Commit consumed positions every autoCommitIntervalMs, before a rebalance and on close. Default true. */
+  autoCommit?: boolean;
+  /** Default 5000. */
+  autoCommitIntervalMs?: number;
+}
+
+export const SUBSCRIBE_DEFAULTS = {
+  sessionTimeoutMs: 45_000,
+  rebalanceTimeoutMs: 300_000,
+  heartbeatIntervalMs: 3_000,
+  assignors: ['range', 'roundrobin'] as ReadonlyArray<AssignorName>,
+  autoCommit: true,
+  autoCommitIntervalMs: 5_000,
+} as const;
 
 export interface IterateOptions {
   /** End the iteration (done) after this long without data. Default: wait until close(). */
@@ -174,6 +207,13 @@ export class Consumer {
   /** Connections Fetches went out on: close() drops them instead of waiting out long polls. */
   private readonly fetchConnections = new Set<BrokerConnection>();
   private closed = false;
+  private readonly connectTimeoutMs: number | undefined;
+  private readonly clientId: string;
+  private group: GroupMembership | null = null;
+  private autoCommit = false;
+  private autoCommitTimer: NodeJS.Timeout | null = null;
+  /** Offsets committed (or fetched as committed) per partition key, to skip unchanged commits. */
+  private readonly committedOffsets = new Map<string, number>();
 
   constructor(options: ConsumerOptions) {
     this.maxBytes = checkInteger('maxBytes', options.maxBytes ?? CONSUMER_DEFAULTS.maxBytes, 1, MAX_BYTES_LIMIT);
@@ -191,6 +231,8 @@ export class Consumer {
     this.retryBackoffMs = checkInteger('retryBackoffMs', options.retryBackoffMs ?? CONSUMER_DEFAULTS.retryBackoffMs, 0, 0x7fffffff);
     this.retryBackoffMaxMs = checkInteger('retryBackoffMaxMs', options.retryBackoffMaxMs ?? CONSUMER_DEFAULTS.retryBackoffMaxMs, this.retryBackoffMs, 0x7fffffff);
     this.checkCrcs = options.checkCrcs ?? true;
+    this.connectTimeoutMs = options.connectTimeoutMs;
+    this.clientId = options.clientId ?? 'tidelog-consumer';
     this.cluster = new Cluster({
       bootstrapServers: options.bootstrapServers,
       clientId: options.clientId ?? 'tidelog-consumer',
@@ -214,6 +256,114 @@ export class Consumer {
   /** Replaces the assignment. Partitions kept keep their position unless an offset is given. */
   assign(partitions: readonly TopicPartitionOffset[]): void {
     this.checkOpen();
+    if (this.group !== null) throw new KafkaConfigError('assign() cannot be used after subscribe(): the group assigns the partitions');
+    this.replaceAssignment(partitions);
+  }
+
+  /**
+   * Joins consumer group `groupId` for these topics; the group assigns the partitions (records()
+   * and batches() iterate them as they come and go). Once per consumer; not with assign().
+   */
+  subscribe(topics: readonly string[], options: SubscribeOptions): void {
+    this.checkOpen();
+    if (this.group !== null) throw new KafkaConfigError('subscribe() was already called on this consumer');
+    if (this.partitions.size > 0) throw new KafkaConfigError('subscribe() cannot be used after assign(): assign([]) first');
+    if (!Array.isArray(topics) || topics.length === 0 || topics.some((topic) => typeof topic !== 'string' || topic.length === 0)) {
+      throw new KafkaConfigError('subscribe() takes a non-empty array of topic names');
+    }
+    if (typeof options !== 'object' || options === null || typeof options.groupId !== 'string' || options.groupId.length === 0) {
+      throw new KafkaConfigError('subscribe() needs options.groupId, a non-empty string');
+    }
+    const sessionTimeoutMs = checkInteger('sessionTimeoutMs', options.sessionTimeoutMs ?? SUBSCRIBE_DEFAULTS.sessionTimeoutMs, 1, 0x7fffffff);
+    const rebalanceTimeoutMs = checkInteger('rebalanceTimeoutMs', options.rebalanceTimeoutMs ?? SUBSCRIBE_DEFAULTS.rebalanceTimeoutMs, 1, 0x7fffffff - this.requestTimeoutMs);
+    const heartbeatIntervalMs = checkInteger('heartbeatIntervalMs', options.heartbeatIntervalMs ?? Math.min(SUBSCRIBE_DEFAULTS.heartbeatIntervalMs, Math.floor(sessionTimeoutMs / 3)), 1, sessionTimeoutMs - 1);
+    const autoCommitIntervalMs = checkInteger('autoCommitIntervalMs', options.autoCommitIntervalMs ?? SUBSCRIBE_DEFAULTS.autoCommitIntervalMs, 1, 0x7fffffff);
+    const assignors = resolveAssignors(options.assignors ?? SUBSCRIBE_DEFAULTS.assignors);
+    this.autoCommit = options.autoCommit ?? SUBSCRIBE_DEFAULTS.autoCommit;
+    if (typeof this.autoCommit !== 'boolean') throw new KafkaConfigError(`autoCommit must be a boolean, got ${String(options.autoCommit)}`);
+    this.group = new GroupMembership({
+      cluster: this.cluster,
+      groupId: options.groupId,
+      topics: [...new Set(topics)],
+      assignors,
+      clientId: this.clientId,
+      sessionTimeoutMs,
+      rebalanceTimeoutMs,
+      heartbeatIntervalMs,
+      requestTimeoutMs: this.requestTimeoutMs,
+      ...(this.connectTimeoutMs !== undefined ? { connectTimeoutMs: this.connectTimeoutMs } : {}),
+      retryBackoffMs: this.retryBackoffMs,
+      retryBackoffMaxMs: this.retryBackoffMaxMs,
+      onRevoke: (partitions) => this.onRevoke(partitions),
+      onAssign: (partitions) => this.onAssign(partitions),
+      onError: (error) => this.fail(error),
+    });
+    this.group.start();
+    if (this.autoCommit) {
+      this.autoCommitTimer = setInterval(() => {
+        void this.commitConsumed().catch(() => undefined); // retried on the next tick
+      }, autoCommitIntervalMs);
+    }
+  }
+
+  /** The group membership after subscribe() (member id, generation), else null. */
+  get groupMembership(): GroupMembership | null {
+    return this.group;
+  }
+
+  /**
+   * Commits the positions of consumed records (the offset after the last record handed out) of
+   * the assigned partitions to the group. Throws KafkaCommitFailedError when the group rebalanced.
+   */
+  async commit(): Promise<void> {
+    this.checkOpen();
+    if (this.group === null) throw new KafkaConfigError('commit() needs subscribe() (a consumer group)');
+    await this.commitConsumed();
+  }
+
+  private consumedPositions(): Array<TopicPartition & { offset: number }> {
+    const out: Array<TopicPartition & { offset: number }> = [];
+    for (const state of this.partitions.values()) {
+      if (state.position < 0 || this.committedOffsets.get(state.key) === state.position) continue;
+      out.push({ topic: state.topic, partition: state.partition, offset: state.position });
+    }
+    return out;
+  }
+
+  private async commitConsumed(offsets: Array<TopicPartition & { offset: number }> = this.consumedPositions()): Promise<void> {
+    const group = this.group;
+    if (group === null || offsets.length === 0) return;
+    await group.commit(offsets);
+    for (const entry of offsets) this.committedOffsets.set(keyOf(entry.topic, entry.partition), entry.offset);
+  }
+
+  private async onRevoke(partitions: TopicPartition[]): Promise<void> {
+    void partitions;
+    const offsets = this.consumedPositions();
+    this.replaceAssignment([]); // nothing more is handed out from here
+    if (this.autoCommit && !this.closed) await this.commitConsumed(offsets).catch(() => undefined);
+    this.committedOffsets.clear();
+  }
+
+  private async onAssign(partitions: TopicPartition[]): Promise<void> {
+    if (this.closed) return;
+    let committed: Map<string, number>;
+    try {
+      committed = await this.group!.committed(partitions);
+    } catch {
+      if (!this.closed) this.group!.requestRejoin(); // no starting positions: try again
+      return;
+    }
+    if (this.closed) return;
+    this.replaceAssignment(partitions.map((tp) => {
+      const offset = committed.get(`${tp.topic}\u0000${tp.partition}`);
+      if (offset === undefined) return { topic: tp.topic, partition: tp.partition };
+      this.committedOffsets.set(keyOf(tp.topic, tp.partition), offset);
+      return { topic: tp.topic, partition: tp.partition, offset };
+    }));
+  }
+
+  private replaceAssignment(partitions: readonly TopicPartitionOffset[]): void {
     if (!Array.isArray(partitions)) throw new KafkaConfigError('assign() takes an array of {topic, partition, offset?}');
     if (partitions.length > MAX_ASSIGNED_PARTITIONS) throw new KafkaConfigError(`at most ${MAX_ASSIGNED_PARTITIONS} partitions can be assigned, got ${partitions.length}`);
     const next = new Map<string, PartitionState>();
@@ -333,6 +483,10 @@ export class Consumer {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    const group = this.group;
+    const finalOffsets = group !== null && this.autoCommit ? this.consumedPositions() : [];
+    if (this.autoCommitTimer !== null) clearInterval(this.autoCommitTimer);
+    this.autoCommitTimer = null;
     this.closed = true;
     if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
     this.wake();
@@ -340,6 +494,10 @@ export class Consumer {
     this.heldBytesNow = 0;
     for (const connection of this.fetchConnections) connection.destroy(new KafkaClosedError('the consumer is closed'));
     this.fetchConnections.clear();
+    if (group !== null) {
+      await this.commitConsumed(finalOffsets).catch(() => undefined);
+      await group.leave();
+    }
     await Promise.all([...this.operations]);
     await this.cluster.close();
   }

@@ -1,0 +1,505 @@
+// One member of a classic consumer group (eager rebalancing), as the Java client and librdkafka do:
+//
+//   FindCoordinator (any broker) -> a dedicated connection to the coordinator
+//   -> onRevoke(old partitions) (the consumer commits and stops fetching them)
+//   -> JoinGroup (MEMBER_ID_REQUIRED: again with the member id given) -> the leader decodes every
+//      member's subscription and runs the assignor the coordinator chose -> SyncGroup
+//   -> onAssign(new partitions) -> Heartbeat every heartbeatIntervalMs on its own timer (it keeps
+//      going while the user's code runs) until the coordinator answers REBALANCE_IN_PROGRESS,
+//      ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID (the member id is then forgotten) -> rejoin.
+//
+// Every request has a timeout (JoinGroup: rebalanceTimeoutMs + requestTimeoutMs, since the
+// coordinator holds it until the group has rejoined). COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR,
+// COORDINATOR_LOAD_IN_PROGRESS and connection failures drop the coordinator; it is found again
+// with a doubling backoff. OffsetCommit carries the generation and member id; OffsetFetch gives
+// the starting positions of an assignment. leave() sends LeaveGroup.
+import { ErrorCode } from '../protocol/errors.js';
+import {
+  decodeFindCoordinatorResponse,
+  decodeHeartbeatResponse,
+  decodeJoinGroupResponse,
+  decodeLeaveGroupResponse,
+  decodeOffsetCommitResponse,
+  decodeOffsetFetchResponse,
+  decodeSyncGroupResponse,
+  encodeFindCoordinatorRequest,
+  encodeHeartbeatRequest,
+  encodeJoinGroupRequest,
+  encodeLeaveGroupRequest,
+  encodeOffsetCommitRequest,
+  encodeOffsetFetchRequest,
+  encodeSyncGroupRequest,
+  type JoinGroupResponse,
+  type JoinGroupResponseMember,
+} from '../protocol/generated/index.js';
+import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, type Assignor, type MemberSubscription } from './assignors.js';
+import type { Cluster } from './cluster.js';
+import { BrokerConnection } from './connection.js';
+import type { TopicPartition } from './consumer.js';
+import { KafkaClientError, KafkaClosedError, KafkaConnectionError, KafkaProtocolError, KafkaRequestTimeoutError, isRetriable } from './errors.js';
+
+export const GroupApiKey = {
+  OffsetCommit: 8,
+  OffsetFetch: 9,
+  FindCoordinator: 10,
+  JoinGroup: 11,
+  Heartbeat: 12,
+  LeaveGroup: 13,
+  SyncGroup: 14,
+} as const;
+
+const CONSUMER_PROTOCOL_TYPE = 'consumer';
+const COORDINATOR_CODES: ReadonlySet<number> = new Set([ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS]);
+const REJOIN_CODES: ReadonlySet<number> = new Set([ErrorCode.REBALANCE_IN_PROGRESS, ErrorCode.ILLEGAL_GENERATION, ErrorCode.UNKNOWN_MEMBER_ID]);
+
+export interface GroupMembershipOptions {
+  cluster: Cluster;
+  groupId: string;
+  topics: readonly string[];
+  assignors: readonly Assignor[];
+  clientId: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  requestTimeoutMs: number;
+  connectTimeoutMs?: number;
+  retryBackoffMs: number;
+  retryBackoffMaxMs: number;
+  /** Before a rejoin: the partitions given up (commit their positions, stop fetching). Must not throw. */
+  onRevoke: (partitions: TopicPartition[]) => Promise<void>;
+  /** After SyncGroup: the new assignment. Must not throw. */
+  onAssign: (partitions: TopicPartition[]) => Promise<void>;
+  /** A fatal group error (the membership stops). */
+  onError: (error: Error) => void;
+}
+
+/** A commit the coordinator refused because the group rebalanced (the member rejoins). */
+export class KafkaCommitFailedError extends KafkaClientError {
+  override readonly name = 'KafkaCommitFailedError';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, false, options);
+  }
+}
+
+export class GroupMembership {
+  private memberIdNow = '';
+  private generation = -1;
+  private assigned: TopicPartition[] = [];
+  private coordinatorConnection: BrokerConnection | null = null;
+  private finding: Promise<BrokerConnection> | null = null;
+  private rejoinNeeded = true;
+  private stable = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeating = false;
+  private wakeLoop: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private stopped = false;
+  private leaderNow = false;
+  private generationCount = 0;
+
+  constructor(private readonly options: GroupMembershipOptions) {}
+
+  get memberId(): string {
+    return this.memberIdNow;
+  }
+
+  get generationId(): number {
+    return this.generation;
+  }
+
+  get isLeader(): boolean {
+    return this.leaderNow;
+  }
+
+  /** Partitions of the current generation (empty while rebalancing). */
+  assignment(): TopicPartition[] {
+    return this.assigned.slice();
+  }
+
+  /** Assignments received so far (for tests and waiting). */
+  get assignmentsReceived(): number {
+    return this.generationCount;
+  }
+
+  start(): void {
+    if (this.loop !== null) return;
+    this.loop = this.run();
+  }
+
+  /** Stops heartbeats and the join loop (no LeaveGroup: see leave()). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopHeartbeat();
+    this.wakeLoop?.();
+    await this.loop;
+  }
+
+  /**
+   * LeaveGroup (best effort, bounded by the request timeout), then closes the coordinator
+   * connection (which also ends a JoinGroup the coordinator is holding).
+   */
+  async leave(): Promise<void> {
+    this.stopped = true;
+    this.stopHeartbeat();
+    this.wakeLoop?.();
+    const memberId = this.memberIdNow;
+    const connection = this.coordinatorConnection;
+    if (memberId !== '' && connection !== null && !connection.closed) {
+      try {
+        const response = await connection.request(
+          GroupApiKey.LeaveGroup,
+          (w, v) => encodeLeaveGroupRequest(w, v, v >= 3 ? { groupId: this.options.groupId, members: [{ memberId, groupInstanceId: null }] } : { groupId: this.options.groupId, memberId }),
+          decodeLeaveGroupResponse,
+          { timeoutMs: this.options.requestTimeoutMs },
+        );
+        void response; // UNKNOWN_MEMBER_ID: already gone
+      } catch {
+        // the session timeout removes us instead
+      }
+    }
+    this.memberIdNow = '';
+    this.generation = -1;
+    this.assigned = [];
+    this.coordinatorConnection = null;
+    if (connection !== null) connection.destroy(new KafkaClosedError('the consumer is closed'));
+    await this.loop;
+  }
+
+  /** Asks for a rejoin (e.g. after a failed commit). */
+  requestRejoin(): void {
+    if (this.stopped) return;
+    this.rejoinNeeded = true;
+    this.stable = false;
+    this.stopHeartbeat();
+    this.wakeLoop?.();
+  }
+
+  /**
+   * Commits offsets with the current generation and member id. Coordinator moves are retried until
+   * requestTimeoutMs passes; a rebalance makes it throw KafkaCommitFailedError (and rejoin).
+   */
+  async commit(offsets: ReadonlyArray<TopicPartition & { offset: number }>): Promise<void> {
+    if (offsets.length === 0) return;
+    const topics = new Map<string, Array<{ partitionIndex: number; committedOffset: bigint; committedMetadata: string | null }>>();
+    for (const entry of offsets) {
+      let list = topics.get(entry.topic);
+      if (list === undefined) topics.set(entry.topic, (list = []));
+      list.push({ partitionIndex: entry.partition, committedOffset: BigInt(entry.offset), committedMetadata: '' });
+    }
+    const generationId = this.generation;
+    const memberId = this.memberIdNow;
+    await this.onCoordinator('OffsetCommit', async (connection) => {
+      const response = await connection.request(
+        GroupApiKey.OffsetCommit,
+        (w, v) => encodeOffsetCommitRequest(w, v, {
+          groupId: this.options.groupId,
+          generationIdOrMemberEpoch: generationId,
+          memberId,
+          retentionTimeMs: -1n,
+          topics: [...topics].map(([name, partitions]) => ({ name, partitions })),
+        }),
+        decodeOffsetCommitResponse,
+        { timeoutMs: this.options.requestTimeoutMs },
+      );
+      for (const topic of response.topics) {
+        for (const partition of topic.partitions) {
+          if (partition.errorCode === ErrorCode.NONE) continue;
+          this.checkGroupCode(partition.errorCode, `OffsetCommit of ${topic.name}-${partition.partitionIndex}`);
+        }
+      }
+    });
+  }
+
+  /** Committed offsets of these partitions (absent: none committed). */
+  async committed(partitions: readonly TopicPartition[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (partitions.length === 0) return out;
+    const byTopic = new Map<string, number[]>();
+    for (const tp of partitions) {
+      let list = byTopic.get(tp.topic);
+      if (list === undefined) byTopic.set(tp.topic, (list = []));
+      list.push(tp.partition);
+    }
+    const topics = [...byTopic].map(([name, partitionIndexes]) => ({ name, partitionIndexes }));
+    await this.onCoordinator('OffsetFetch', async (connection) => {
+      const groupId = this.options.groupId;
+      const response = await connection.request(
+        GroupApiKey.OffsetFetch,
+        (w, v) => encodeOffsetFetchRequest(w, v, v >= 8 ? { groups: [{ groupId, topics }], requireStable: true } : { groupId, topics, requireStable: true }),
+        decodeOffsetFetchResponse,
+        { timeoutMs: this.options.requestTimeoutMs },
+      );
+      const group = response.groups?.find((g) => g.groupId === groupId);
+      const errorCode = group?.errorCode ?? response.errorCode ?? ErrorCode.NONE;
+      if (errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(errorCode, `OffsetFetch of group ${groupId}`);
+      for (const topic of group?.topics ?? response.topics ?? []) {
+        for (const partition of topic.partitions) {
+          if (partition.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(partition.errorCode, `OffsetFetch of ${topic.name}-${partition.partitionIndex} (group ${groupId})`);
+          if (partition.committedOffset >= 0n) out.set(`${topic.name}\u0000${partition.partitionIndex}`, Number(partition.committedOffset));
+        }
+      }
+    });
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async run(): Promise<void> {
+    let backoffMs = this.options.retryBackoffMs;
+    while (!this.stopped) {
+      if (!this.rejoinNeeded) {
+        await new Promise<void>((resolve) => (this.wakeLoop = resolve));
+        this.wakeLoop = null;
+        continue;
+      }
+      try {
+        await this.joinAndSync();
+        backoffMs = this.options.retryBackoffMs;
+      } catch (error) {
+        if (this.stopped) return;
+        const code = error instanceof KafkaProtocolError ? error.code : -1;
+        if (!REJOIN_CODES.has(code) && !COORDINATOR_CODES.has(code) && !isRetriable(error)) {
+          this.stopped = true;
+          this.options.onError(error as Error);
+          return;
+        }
+        // MEMBER_ID_REQUIRED / UNKNOWN_MEMBER_ID rejoin at once; others after a backoff.
+        if (code !== ErrorCode.UNKNOWN_MEMBER_ID) {
+          await this.interruptibleSleep(backoffMs);
+          backoffMs = Math.min(backoffMs * 2, this.options.retryBackoffMaxMs);
+        }
+      }
+    }
+  }
+
+  private async joinAndSync(): Promise<void> {
+    this.stable = false;
+    this.stopHeartbeat();
+    if (this.assigned.length > 0) {
+      const revoked = this.assigned;
+      this.assigned = [];
+      await this.options.onRevoke(revoked);
+    }
+    if (this.stopped) return;
+    const connection = await this.coordinator();
+    const { groupId, sessionTimeoutMs, rebalanceTimeoutMs } = this.options;
+    const metadata = encodeSubscription(this.options.topics);
+    const protocols = this.options.assignors.map((assignor) => ({ name: assignor.name, metadata }));
+    let join: JoinGroupResponse;
+    for (;;) {
+      const memberId = this.memberIdNow;
+      join = await this.groupRequest(connection, () => connection.request(
+        GroupApiKey.JoinGroup,
+        (w, v) => encodeJoinGroupRequest(w, v, { groupId, sessionTimeoutMs, rebalanceTimeoutMs, memberId, groupInstanceId: null, protocolType: CONSUMER_PROTOCOL_TYPE, protocols }),
+        decodeJoinGroupResponse,
+        { timeoutMs: rebalanceTimeoutMs + this.options.requestTimeoutMs },
+      ));
+      if (join.errorCode === ErrorCode.MEMBER_ID_REQUIRED) {
+        this.memberIdNow = join.memberId;
+        continue;
+      }
+      this.checkGroupCode(join.errorCode, `JoinGroup of group ${groupId}`);
+      break;
+    }
+    if (this.stopped) return;
+    this.memberIdNow = join.memberId;
+    this.generation = join.generationId;
+    this.leaderNow = join.leader === join.memberId;
+    const protocolName = join.protocolName ?? '';
+    const assignments = this.leaderNow ? await this.computeAssignments(protocolName, join.members) : [];
+    const generationId = this.generation;
+    const memberId = this.memberIdNow;
+    const sync = await this.groupRequest(connection, () => connection.request(
+      GroupApiKey.SyncGroup,
+      (w, v) => encodeSyncGroupRequest(w, v, { groupId, generationId, memberId, groupInstanceId: null, protocolType: CONSUMER_PROTOCOL_TYPE, protocolName, assignments }),
+      decodeSyncGroupResponse,
+      { timeoutMs: this.options.requestTimeoutMs },
+    ));
+    this.checkGroupCode(sync.errorCode, `SyncGroup of group ${groupId}`);
+    if (this.stopped) return;
+    const partitions = decodeAssignment(sync.assignment);
+    this.assigned = partitions;
+    this.rejoinNeeded = false;
+    this.stable = true;
+    this.generationCount++;
+    this.scheduleHeartbeat();
+    await this.options.onAssign(partitions);
+  }
+
+  private async computeAssignments(protocolName: string, members: readonly JoinGroupResponseMember[]): Promise<Array<{ memberId: string; assignment: Buffer }>> {
+    const assignor = this.options.assignors.find((candidate) => candidate.name === protocolName);
+    if (assignor === undefined) throw new KafkaClientError(`the coordinator chose assignor ${JSON.stringify(protocolName)}, which this member does not have`, false);
+    const subscriptions: MemberSubscription[] = members.map((member) => ({ memberId: member.memberId, ...decodeSubscription(member.metadata) }));
+    const partitionCounts = new Map<string, number>();
+    for (const topic of new Set(subscriptions.flatMap((member) => member.topics))) {
+      try {
+        partitionCounts.set(topic, (await this.options.cluster.refreshTopic(topic)).leaders.length);
+      } catch {
+        // a topic that does not exist (yet) gets no partitions
+      }
+    }
+    const result = assignor.assign(subscriptions, partitionCounts);
+    return subscriptions.map((member) => ({ memberId: member.memberId, assignment: encodeAssignment(result.get(member.memberId) ?? new Map()) }));
+  }
+
+  /** Throws for a non-zero code, after applying what it means for the membership. */
+  private checkGroupCode(code: number, context: string): void {
+    if (code === ErrorCode.NONE) return;
+    if (code === ErrorCode.UNKNOWN_MEMBER_ID) {
+      this.memberIdNow = '';
+      this.generation = -1;
+    }
+    if (code === ErrorCode.ILLEGAL_GENERATION) this.generation = -1;
+    if (REJOIN_CODES.has(code)) this.requestRejoin();
+    if (COORDINATOR_CODES.has(code)) this.dropCoordinator();
+    throw new KafkaProtocolError(code, context);
+  }
+
+  /** A request to the coordinator: a connection failure or timeout drops the coordinator. */
+  private async groupRequest<T>(connection: BrokerConnection, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      if (error instanceof KafkaConnectionError || error instanceof KafkaRequestTimeoutError) this.dropCoordinator(connection);
+      throw error;
+    }
+  }
+
+  /** Runs `use` on the coordinator, rediscovering it (with backoff) until requestTimeoutMs passes. */
+  private async onCoordinator(what: string, use: (connection: BrokerConnection) => Promise<void>): Promise<void> {
+    const deadline = Date.now() + this.options.requestTimeoutMs;
+    let backoffMs = this.options.retryBackoffMs;
+    for (;;) {
+      try {
+        const connection = await this.coordinator();
+        await this.groupRequest(connection, () => use(connection));
+        return;
+      } catch (error) {
+        const code = error instanceof KafkaProtocolError ? error.code : -1;
+        if (REJOIN_CODES.has(code)) throw new KafkaCommitFailedError(`${what} failed: the group is rebalancing (${(error as Error).message})`, { cause: error });
+        const retry = COORDINATOR_CODES.has(code) || (code === -1 && isRetriable(error));
+        if (!retry || Date.now() + backoffMs > deadline) throw error;
+      }
+      await this.sleep(backoffMs);
+      backoffMs = Math.min(backoffMs * 2, this.options.retryBackoffMaxMs);
+    }
+  }
+
+  private dropCoordinator(connection: BrokerConnection | null = this.coordinatorConnection): void {
+    if (connection === null || connection !== this.coordinatorConnection) return;
+    this.coordinatorConnection = null;
+    connection.destroy(new KafkaConnectionError('the group coordinator moved'));
+  }
+
+  private coordinator(): Promise<BrokerConnection> {
+    const current = this.coordinatorConnection;
+    if (current !== null && !current.closed) return Promise.resolve(current);
+    this.coordinatorConnection = null;
+    if (this.finding === null) this.finding = this.discover().finally(() => (this.finding = null));
+    return this.finding;
+  }
+
+  /** FindCoordinator with backoff (bounded by requestTimeoutMs), then a connection to it. */
+  private async discover(): Promise<BrokerConnection> {
+    const { groupId, cluster } = this.options;
+    const deadline = Date.now() + this.options.requestTimeoutMs;
+    let backoffMs = this.options.retryBackoffMs;
+    for (;;) {
+      if (this.stopped) throw new KafkaClosedError('the consumer is closed');
+      try {
+        const any = await cluster.anyConnection();
+        const response = await any.request(
+          GroupApiKey.FindCoordinator,
+          (w, v) => encodeFindCoordinatorRequest(w, v, v >= 4 ? { keyType: 0, coordinatorKeys: [groupId] } : { key: groupId, keyType: 0 }),
+          decodeFindCoordinatorResponse,
+          { timeoutMs: this.options.requestTimeoutMs },
+        );
+        const entry = response.coordinators !== undefined && response.coordinators.length > 0
+          ? response.coordinators[0]!
+          : { errorCode: response.errorCode ?? ErrorCode.NONE, errorMessage: response.errorMessage ?? null, host: response.host ?? '', port: response.port ?? 0 };
+        if (entry.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(entry.errorCode, `FindCoordinator of group ${groupId}`, entry.errorMessage);
+        const connection = await BrokerConnection.connect({
+          host: entry.host,
+          port: entry.port,
+          clientId: this.options.clientId,
+          requestTimeoutMs: this.options.requestTimeoutMs,
+          ...(this.options.connectTimeoutMs !== undefined ? { connectTimeoutMs: this.options.connectTimeoutMs } : {}),
+          requiredApis: [GroupApiKey.JoinGroup, GroupApiKey.SyncGroup, GroupApiKey.Heartbeat, GroupApiKey.LeaveGroup, GroupApiKey.OffsetCommit, GroupApiKey.OffsetFetch],
+        });
+        if (this.stopped) {
+          connection.destroy();
+          throw new KafkaClosedError('the consumer is closed');
+        }
+        this.coordinatorConnection = connection;
+        return connection;
+      } catch (error) {
+        const code = error instanceof KafkaProtocolError ? error.code : -1;
+        const retry = COORDINATOR_CODES.has(code) || isRetriable(error);
+        if (!retry || this.stopped || Date.now() + backoffMs > deadline) throw error;
+      }
+      await this.sleep(backoffMs);
+      backoffMs = Math.min(backoffMs * 2, this.options.retryBackoffMaxMs);
+    }
+  }
+
+  private scheduleHeartbeat(): void {
+    if (this.stopped || !this.stable || this.heartbeatTimer !== null) return;
+    this.heartbeatTimer = setTimeout(() => {
+      this.heartbeatTimer = null;
+      void this.heartbeat();
+    }, this.options.heartbeatIntervalMs);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeatTimer !== null) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeating || !this.stable || this.stopped) return;
+    this.heartbeating = true;
+    const generationId = this.generation;
+    const memberId = this.memberIdNow;
+    try {
+      const connection = await this.coordinator();
+      const response = await this.groupRequest(connection, () => connection.request(
+        GroupApiKey.Heartbeat,
+        (w, v) => encodeHeartbeatRequest(w, v, { groupId: this.options.groupId, generationId, memberId, groupInstanceId: null }),
+        decodeHeartbeatResponse,
+        { timeoutMs: Math.min(this.options.requestTimeoutMs, this.options.sessionTimeoutMs) },
+      ));
+      // An answer for an older generation means nothing now.
+      if (generationId === this.generation && memberId === this.memberIdNow) this.checkGroupCode(response.errorCode, `Heartbeat of group ${this.options.groupId}`);
+    } catch (error) {
+      const code = error instanceof KafkaProtocolError ? error.code : -1;
+      if (!REJOIN_CODES.has(code) && !COORDINATOR_CODES.has(code) && !isRetriable(error) && !this.stopped) {
+        this.stopped = true;
+        this.stopHeartbeat();
+        this.options.onError(error as Error);
+        this.wakeLoop?.();
+      }
+    } finally {
+      this.heartbeating = false;
+      this.scheduleHeartbeat();
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => setTimeout(resolve, ms));
+  }
+
+  /** The join loop's backoff: stop() cuts it short. */
+  private interruptibleSleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeLoop = null;
+        resolve();
+      }, ms);
+      this.wakeLoop = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
