@@ -3,7 +3,10 @@
 import yargs from 'yargs';
 import { benchCommand } from './benchCommand.js';
 import { brokerCommand } from './brokerCommand.js';
+import { consumeCommand } from './consumeCommand.js';
 import { inspectCommand } from './inspectCommand.js';
+import { produceCommand } from './produceCommand.js';
+import { topicsCommand } from './topicsCommand.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -27,6 +30,9 @@ export async function main(argv: string[]): Promise<number> {
     .command(inspectCommand(outcome))
     .command(benchCommand(outcome))
     .command(brokerCommand(outcome))
+    .command(topicsCommand(outcome))
+    .command(produceCommand(outcome))
+    .command(consumeCommand(outcome))
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .help()

@@ -1,0 +1,210 @@
+// `tidelog produce <topic> [--file path] [--key-separator S] [--headers k=v,...] [--acks 0|1|all]
+//   [--json-lines] [--on-error skip|fail]`
+//
+// One record per line of stdin (or --file), the value as-is (without the line break; a CR before
+// it is dropped). --key-separator: the text before the first separator is the key, the rest the
+// value; a line without the separator is malformed. --json-lines: each non-blank line is
+// {"key"?, "value", "headers"?, "partition"?}; a string value is sent as-is, any other JSON value
+// as its JSON text, null or a missing value as a null value (a tombstone); a key is a string or
+// null; headers an object of string (or null) values. A malformed line is reported on stderr with
+// its line number and skipped (--on-error skip, the default) or ends the command with exit 1
+// before anything after it is sent (--on-error fail; lines before it are still delivered).
+//
+// Lines are sent in chunks, a bounded number in flight. Exit 0 once every record is acknowledged
+// (per --acks); a failed send exits 1. A one-line summary goes to stderr.
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Argv, CommandModule } from 'yargs';
+import { createProducer, type Acks, type Producer, type ProducerRecord } from '../client/index.js';
+import type { CommandOutcome } from './main.js';
+import { CliUsageError, EXIT_FAILURE, bootstrapServers, checkTimeout, messageOf, parsePairs, runHandler, withConnectionOptions, type ConnectionArguments } from './topicsCommand.js';
+
+/** Records per send() call. */
+const CHUNK_RECORDS = 512;
+/** Chunks sent but not yet acknowledged before reading pauses. */
+const MAX_CHUNKS_IN_FLIGHT = 16;
+
+interface ProduceArguments extends ConnectionArguments {
+  topic: string;
+  file: string | undefined;
+  'key-separator': string | undefined;
+  headers: string[] | undefined;
+  acks: string;
+  'json-lines': boolean | undefined;
+  'on-error': string;
+  'linger-ms': number;
+}
+
+/** A line that is not a record: its 1-based line number and why. */
+export class MalformedLineError extends Error {
+  override readonly name = 'MalformedLineError';
+  constructor(readonly lineNumber: number, reason: string) {
+    super(`line ${lineNumber}: ${reason}`);
+  }
+}
+
+export function parseAcks(value: string): Acks {
+  if (value === '0') return 0;
+  if (value === '1') return 1;
+  if (value === 'all' || value === '-1') return 'all';
+  throw new CliUsageError(`--acks must be 0, 1 or all, got ${JSON.stringify(value)}`);
+}
+
+/** A --json-lines line as a record; throws MalformedLineError. */
+export function parseJsonLine(line: string, lineNumber: number): ProducerRecord {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch (error) {
+    throw new MalformedLineError(lineNumber, `not JSON (${messageOf(error)})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new MalformedLineError(lineNumber, 'expected a JSON object {"key","value","headers","partition"}');
+  const object = parsed as Record<string, unknown>;
+  const record: ProducerRecord = { value: null };
+  const value = object['value'];
+  if (value !== undefined && value !== null) record.value = typeof value === 'string' ? value : JSON.stringify(value);
+  const key = object['key'];
+  if (key !== undefined && key !== null) {
+    if (typeof key !== 'string') throw new MalformedLineError(lineNumber, '"key" must be a string or null');
+    record.key = key;
+  }
+  const headers = object['headers'];
+  if (headers !== undefined && headers !== null) {
+    if (typeof headers !== 'object' || Array.isArray(headers)) throw new MalformedLineError(lineNumber, '"headers" must be an object of string values');
+    const out: Record<string, string | null> = {};
+    for (const [name, headerValue] of Object.entries(headers as Record<string, unknown>)) {
+      if (headerValue !== null && typeof headerValue !== 'string') throw new MalformedLineError(lineNumber, `header ${JSON.stringify(name)} must be a string or null`);
+      out[name] = headerValue;
+    }
+    record.headers = out;
+  }
+  const partition = object['partition'];
+  if (partition !== undefined && partition !== null) {
+    if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 0 || partition > 0x7fffffff) throw new MalformedLineError(lineNumber, '"partition" must be a non-negative integer');
+    record.partition = partition;
+  }
+  return record;
+}
+
+export function produceCommand(outcome: CommandOutcome): CommandModule<object, ProduceArguments> {
+  return {
+    command: 'produce <topic>',
+    describe: 'send one record per line of stdin (or --file) to a topic',
+    builder: (argv: Argv<object>): Argv<ProduceArguments> =>
+      withConnectionOptions(argv.positional('topic', { type: 'string', demandOption: true, describe: 'the topic to write to' }))
+        .option('file', { type: 'string', describe: 'read lines from this file instead of stdin' })
+        .option('key-separator', { type: 'string', describe: 'the text before the first separator on a line is the key' })
+        .option('headers', { type: 'string', array: true, describe: 'headers for every record, k=v,k=v; repeatable' })
+        .option('acks', { type: 'string', default: 'all', describe: 'acknowledgements to wait for: 0, 1 or all' })
+        .option('json-lines', { type: 'boolean', describe: 'each line is {"key","value","headers","partition"?}' })
+        .option('on-error', { type: 'string', default: 'skip', describe: 'what a malformed line does: skip (report and go on) or fail (exit 1)' })
+        .option('linger-ms', { type: 'number', default: 5, describe: 'how long a batch may wait for more records' })
+        .conflicts('json-lines', ['key-separator', 'headers']) as unknown as Argv<ProduceArguments>,
+    handler: (args) => runHandler(outcome, 'produce', () => produce(args, outcome)),
+  };
+}
+
+async function produce(args: ProduceArguments, outcome: CommandOutcome): Promise<void> {
+  const servers = bootstrapServers(args['bootstrap-server']);
+  const timeoutMs = checkTimeout(args['timeout-ms']);
+  const acks = parseAcks(args.acks);
+  const separator = args['key-separator'];
+  if (separator !== undefined && separator.length === 0) throw new CliUsageError('--key-separator must not be empty');
+  const headers = args.headers === undefined ? undefined : parsePairs('headers', args.headers, true);
+  const lingerMs = args['linger-ms'];
+  if (!Number.isInteger(lingerMs) || lingerMs < 0 || lingerMs > 60_000) throw new CliUsageError(`--linger-ms must be an integer in [0, 60000], got ${String(lingerMs)}`);
+  if (args['on-error'] !== 'skip' && args['on-error'] !== 'fail') throw new CliUsageError(`--on-error must be skip or fail, got ${JSON.stringify(args['on-error'])}`);
+  const failOnMalformed = args['on-error'] === 'fail';
+
+  const input = args.file === undefined ? process.stdin : createReadStream(args.file);
+  // An unreadable file surfaces as an error of the stream; readline would not end on it.
+  const opened = new Promise<never>((_, reject) => input.once('error', (error: Error) => reject(new Error(`--file ${args.file ?? '-'}: ${messageOf(error)}`))));
+  opened.catch(() => undefined);
+
+  const producer: Producer = createProducer({
+    bootstrapServers: servers,
+    clientId: 'tidelog-cli-producer',
+    acks,
+    lingerMs,
+    requestTimeoutMs: timeoutMs,
+    deliveryTimeoutMs: timeoutMs,
+    connectTimeoutMs: Math.min(timeoutMs, 10_000),
+  });
+  let sent = 0;
+  let skipped = 0;
+  let failure: Error | null = null;
+  const inFlight: Array<Promise<void>> = [];
+  const sendChunk = (chunk: ProducerRecord[]): void => {
+    const promise = producer.send(args.topic, chunk).then(
+      () => {
+        sent += chunk.length;
+      },
+      (error: unknown) => {
+        failure ??= error instanceof Error ? error : new Error(String(error));
+      },
+    );
+    inFlight.push(promise);
+  };
+
+  // Created once connected: lines (and the end) emitted before the loop starts would be lost.
+  let lines: ReturnType<typeof createInterface> | null = null;
+  let lineNumber = 0;
+  let chunk: ProducerRecord[] = [];
+  try {
+    // Fail early (broker down) rather than after reading all of the input.
+    await Promise.race([producer.connect(), opened]);
+    lines = createInterface({ input, crlfDelay: Infinity });
+    const reading = (async () => {
+      for await (const rawLine of lines!) {
+        lineNumber++;
+        const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+        let record: ProducerRecord;
+        try {
+          if (args['json-lines'] === true) {
+            if (line.trim().length === 0) continue;
+            record = parseJsonLine(line, lineNumber);
+          } else if (separator !== undefined) {
+            const at = line.indexOf(separator);
+            if (at < 0) throw new MalformedLineError(lineNumber, `no key separator ${JSON.stringify(separator)}`);
+            record = { key: line.slice(0, at), value: line.slice(at + separator.length) };
+          } else {
+            record = { value: line };
+          }
+        } catch (error) {
+          if (!(error instanceof MalformedLineError)) throw error;
+          if (failOnMalformed) throw error;
+          skipped++;
+          process.stderr.write(`tidelog produce: skipped ${error.message}\n`);
+          continue;
+        }
+        if (headers !== undefined) record.headers = headers;
+        chunk.push(record);
+        if (chunk.length >= CHUNK_RECORDS) {
+          sendChunk(chunk);
+          chunk = [];
+          while (inFlight.length >= MAX_CHUNKS_IN_FLIGHT) await inFlight.shift();
+          if (failure !== null) throw failure;
+        }
+      }
+    })();
+    await Promise.race([reading, opened]);
+    // Records read before a malformed line (--on-error fail) are sent in any case (below).
+  } catch (error) {
+    failure ??= error instanceof Error ? error : new Error(String(error));
+    lines?.close();
+    if (input !== process.stdin) input.destroy();
+  }
+  if (chunk.length > 0 && !(failure instanceof Error && !(failure instanceof MalformedLineError))) sendChunk(chunk);
+  await Promise.all(inFlight);
+  await producer.close().catch((error: unknown) => {
+    failure ??= error instanceof Error ? error : new Error(String(error));
+  });
+  const summary = `${sent} record${sent === 1 ? '' : 's'} sent to ${args.topic}${skipped > 0 ? `, ${skipped} malformed line${skipped === 1 ? '' : 's'} skipped` : ''}`;
+  if (failure !== null) {
+    const error: Error = failure;
+    process.stderr.write(`tidelog produce: ${error.message.split('\n')[0]} (${summary})\n`);
+    outcome.exitCode = EXIT_FAILURE;
+    return;
+  }
+  process.stderr.write(`tidelog produce: ${summary}\n`);
+}
