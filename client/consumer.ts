@@ -915,17 +915,72 @@ export class Consumer {
 // ---------------------------------------------------------------------------------------------
 // Iterators: hand-written (not async generators) so a buffered record costs one resolved promise.
 
-class RecordIterator implements AsyncIterableIterator<ConsumerRecord> {
-  private readonly cursor = new RecordCursor();
-  private sinceYield = 0;
-  private chunk: Chunk | null = null;
+/**
+ * The fetched chunks an iterator walks, one at a time: its decoded batches in order, then the
+ * partition's position moves past the chunk, then an error found in it (a corrupt batch) is
+ * thrown, after the good batches before it were handed out.
+ */
+class ChunkWalker {
+  chunk: Chunk | null = null;
   private batches: RecordBatch[] = [];
   private batchIndex = 0;
   private pendingError: Error | null = null;
+
+  constructor(private readonly consumer: Consumer) {}
+
+  nextBatch(): RecordBatch | undefined {
+    return this.batches[this.batchIndex++];
+  }
+
+  /** The current chunk is used up: move its partition past it and report its error, if any. */
+  finishChunk(): void {
+    const chunk = this.chunk!;
+    this.consumer.advance(chunk.state, chunk.epoch, chunk.nextOffset);
+    this.chunk = null;
+    if (this.pendingError !== null) {
+      const error = this.pendingError;
+      this.pendingError = null;
+      throw error;
+    }
+  }
+
+  /** Forgets the current chunk (its partition was sought or paused meanwhile). */
+  drop(): void {
+    this.chunk = null;
+  }
+
+  /** The iteration ends early: what was not handed out is fetched again by the next iterator. */
+  release(): void {
+    if (this.chunk !== null && this.consumer.isCurrent(this.chunk, this.chunk.epoch)) this.consumer.rewind(this.chunk.state);
+    this.chunk = null;
+  }
+
+  /** Takes and decodes the next fetched chunk; false when none is ready. */
+  loadNext(): boolean {
+    const next = this.consumer.takeChunk();
+    if (next === null) return false;
+    if (next instanceof Error) throw next;
+    const decoded = this.consumer.decodeChunk(next);
+    this.chunk = next;
+    this.batches = decoded.batches;
+    this.batchIndex = 0;
+    this.pendingError = decoded.error;
+    if (decoded.error !== null) next.nextOffset = decoded.batches.length > 0 ? decoded.batches[decoded.batches.length - 1]!.lastOffset + 1 : next.fetchOffset;
+    next.epoch = next.state.epoch; // decodeChunk bumps the epoch on a corrupt batch
+    return true;
+  }
+}
+
+class RecordIterator implements AsyncIterableIterator<ConsumerRecord> {
+  private readonly cursor = new RecordCursor();
+  private readonly walker: ChunkWalker;
+  private sinceYield = 0;
   private inBatch = false;
   private done = false;
 
-  constructor(private readonly consumer: Consumer, private readonly idleTimeoutMs: number | undefined) {}
+  constructor(private readonly consumer: Consumer, private readonly idleTimeoutMs: number | undefined) {
+    this.walker = new ChunkWalker(consumer);
+  }
 
   [Symbol.asyncIterator](): this {
     return this;
@@ -951,9 +1006,7 @@ class RecordIterator implements AsyncIterableIterator<ConsumerRecord> {
 
   return(): Promise<IteratorResult<ConsumerRecord>> {
     this.done = true;
-    // Records of the held chunk not handed out yet are fetched again by the next iterator.
-    if (this.chunk !== null && this.consumer.isCurrent(this.chunk, this.chunk.epoch)) this.consumer.rewind(this.chunk.state);
-    this.chunk = null;
+    this.walker.release();
     return Promise.resolve({ value: undefined, done: true });
   }
 
@@ -969,8 +1022,9 @@ class RecordIterator implements AsyncIterableIterator<ConsumerRecord> {
   /** The next record already fetched, or null; throws a partition's error in its turn. */
   private nextBuffered(): ConsumerRecord | null {
     const consumer = this.consumer;
+    const walker = this.walker;
     for (;;) {
-      const chunk = this.chunk;
+      const chunk = walker.chunk;
       if (chunk !== null) {
         const state = chunk.state;
         if (consumer.isCurrent(chunk, chunk.epoch) && !state.paused) {
@@ -980,46 +1034,31 @@ class RecordIterator implements AsyncIterableIterator<ConsumerRecord> {
             return this.cursor.record(state.topic, state.partition);
           }
           this.inBatch = false;
-          const batch = this.batches[this.batchIndex++];
+          const batch = walker.nextBatch();
           if (batch !== undefined) {
             this.cursor.reset(batch);
             this.inBatch = true;
             continue;
           }
-          consumer.advance(state, chunk.epoch, chunk.nextOffset);
-          if (this.pendingError !== null) {
-            const error = this.pendingError;
-            this.pendingError = null;
-            this.chunk = null;
-            throw error;
-          }
+          walker.finishChunk();
+          continue;
         }
-        this.chunk = null;
+        walker.drop();
       }
-      const next = consumer.takeChunk();
-      if (next === null) return null;
-      if (next instanceof Error) throw next;
-      const decoded = consumer.decodeChunk(next);
-      this.chunk = next;
-      this.batches = decoded.batches;
-      this.batchIndex = 0;
+      if (!walker.loadNext()) return null;
       this.inBatch = false;
-      this.pendingError = decoded.error;
-      if (decoded.error !== null) next.nextOffset = decoded.batches.length > 0 ? decoded.batches[decoded.batches.length - 1]!.lastOffset + 1 : next.fetchOffset;
-      next.epoch = next.state.epoch; // decodeChunk bumps the epoch on a corrupt batch
     }
   }
 }
 
 class BatchIterator implements AsyncIterableIterator<RecordBatch> {
+  private readonly walker: ChunkWalker;
   private sinceYield = 0;
-  private chunk: Chunk | null = null;
-  private batches: RecordBatch[] = [];
-  private batchIndex = 0;
-  private pendingError: Error | null = null;
   private done = false;
 
-  constructor(private readonly consumer: Consumer, private readonly idleTimeoutMs: number | undefined) {}
+  constructor(private readonly consumer: Consumer, private readonly idleTimeoutMs: number | undefined) {
+    this.walker = new ChunkWalker(consumer);
+  }
 
   [Symbol.asyncIterator](): this {
     return this;
@@ -1043,44 +1082,30 @@ class BatchIterator implements AsyncIterableIterator<RecordBatch> {
 
   return(): Promise<IteratorResult<RecordBatch>> {
     this.done = true;
-    if (this.chunk !== null && this.consumer.isCurrent(this.chunk, this.chunk.epoch)) this.consumer.rewind(this.chunk.state);
-    this.chunk = null;
+    this.walker.release();
     return Promise.resolve({ value: undefined, done: true });
   }
 
   private nextBuffered(): RecordBatch | null {
     const consumer = this.consumer;
+    const walker = this.walker;
     for (;;) {
-      const chunk = this.chunk;
+      const chunk = walker.chunk;
       if (chunk !== null) {
         const state = chunk.state;
         if (consumer.isCurrent(chunk, chunk.epoch) && !state.paused) {
-          const batch = this.batches[this.batchIndex++];
+          const batch = walker.nextBatch();
           if (batch !== undefined) {
             // The position moves past the batch as it is handed out (the whole batch is the user's).
             consumer.advance(state, chunk.epoch, batch.lastOffset + 1);
             return batch;
           }
-          consumer.advance(state, chunk.epoch, chunk.nextOffset);
-          if (this.pendingError !== null) {
-            const error = this.pendingError;
-            this.pendingError = null;
-            this.chunk = null;
-            throw error;
-          }
+          walker.finishChunk();
+          continue;
         }
-        this.chunk = null;
+        walker.drop();
       }
-      const next = consumer.takeChunk();
-      if (next === null) return null;
-      if (next instanceof Error) throw next;
-      const decoded = consumer.decodeChunk(next);
-      this.chunk = next;
-      this.batches = decoded.batches;
-      this.batchIndex = 0;
-      this.pendingError = decoded.error;
-      if (decoded.error !== null) next.nextOffset = decoded.batches.length > 0 ? decoded.batches[decoded.batches.length - 1]!.lastOffset + 1 : next.fetchOffset;
-      next.epoch = next.state.epoch;
+      if (!walker.loadNext()) return null;
     }
   }
 }
