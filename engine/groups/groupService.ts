@@ -10,6 +10,7 @@
 // - __consumer_offsets is created on first use (FindCoordinator), as Kafka does.
 import type { GroupMetadataValue } from '../../protocol/generated/groupMetadataValue.js';
 import type { BrokerConfig } from '../brokerConfig.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { TopicManager } from '../topicManager.js';
@@ -65,7 +66,8 @@ export class GroupService {
   readonly coordinator: GroupCoordinator;
   readonly offsets: OffsetStore;
   private ready: Promise<void> | null = null;
-  private readonly writes = new Map<string, Promise<void>>();
+  /** The chained metadata writes of each group; each resolves to whether it was stored. */
+  private readonly writes = new Map<string, Promise<boolean>>();
   private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -139,18 +141,32 @@ export class GroupService {
       default:
         return;
     }
-    const previous = this.writes.get(groupId) ?? Promise.resolve();
+    const previous = this.writes.get(groupId) ?? Promise.resolve(true);
     const next = previous
       .then(() => this.ensureReady())
       .then(write)
       .then(
-        () => undefined,
-        (error: unknown) => this.logger.error('storing group metadata failed', { groupId, event: event.kind, error: String(error) }),
+        () => true,
+        (error: unknown) => {
+          this.logger.error('storing group metadata failed', { groupId, event: event.kind, error: String(error) });
+          return false;
+        },
       );
     this.writes.set(groupId, next);
     void next.finally(() => {
       if (this.writes.get(groupId) === next) this.writes.delete(groupId);
     });
+  }
+
+  /**
+   * DeleteGroups for one group. Answers only once the tombstones for its offsets and metadata are
+   * written, so an OffsetFetch right after the answer sees no offsets (as Kafka does).
+   */
+  async deleteGroup(groupId: string): Promise<number> {
+    const errorCode = this.coordinator.deleteGroup(groupId);
+    if (errorCode !== ErrorCode.NONE) return errorCode;
+    const stored = await (this.writes.get(groupId) ?? Promise.resolve(true));
+    return stored ? ErrorCode.NONE : ErrorCode.COORDINATOR_NOT_AVAILABLE;
   }
 
   async expireOffsets(): Promise<number> {

@@ -10,8 +10,9 @@ export const deleteGroupsHandler = defineHandler<DeleteGroupsRequest, DeleteGrou
   encode: encodeDeleteGroupsResponse,
   async handle(request, _version, context) {
     await context.services.groups.ensureReady();
-    const { coordinator } = context.services.groups;
-    return { throttleTimeMs: 0, results: request.groupsNames.map((groupId) => ({ groupId, errorCode: coordinator.deleteGroup(groupId) })) };
+    const { groups } = context.services;
+    const results = await Promise.all(request.groupsNames.map(async (groupId) => ({ groupId, errorCode: await groups.deleteGroup(groupId) })));
+    return { throttleTimeMs: 0, results };
   },
   errorResponse: (request, _version, errorCode) => ({ throttleTimeMs: 0, results: request.groupsNames.map((groupId) => ({ groupId, errorCode })) }),
 });
