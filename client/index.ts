@@ -4,6 +4,7 @@ export { BrokerConnection, ApiKey, type ConnectionOptions, type RequestOptions }
 export { Cluster, type ClusterOptions, type TopicMetadata } from './cluster.js';
 export { murmur2, partitionForKey, StickyPartitioner } from './partitioner.js';
 export type { RecordHeaders, HeaderValue } from './batchBuilder.js';
+export { serializers, deserializers, resolveSerializer, resolveDeserializer, KafkaSerializationError, type Serializer, type Deserializer, type SerializerName } from './serializers.js';
 export { createProducer, Producer, PRODUCER_DEFAULTS, type Acks, type ProducerOptions, type ProducerRecord, type RecordMetadata } from './producer.js';
 export { createConsumer, Consumer, CONSUMER_DEFAULTS, SUBSCRIBE_DEFAULTS, KafkaOffsetOutOfRangeError, type SubscribeOptions, type AutoOffsetReset, type ConsumerOptions, type IsolationLevel, type IterateOptions, type OffsetInput, type TopicPartition, type TopicPartitionOffset } from './consumer.js';
 export { RecordCursor, KafkaCorruptRecordError, batchRecords, decodeFetchedBatches, decodeFetchedRecords, scanFetchedRecords, type ConsumerRecord, type ConsumerRecordHeader, type RecordBatch } from './recordDecoder.js';

@@ -29,10 +29,13 @@ import { Cluster, type TopicMetadata } from './cluster.js';
 import { ApiKey, type BrokerConnection } from './connection.js';
 import { KafkaClosedError, KafkaConfigError, KafkaConnectionError, KafkaDeliveryError, KafkaProtocolError, isRetriable } from './errors.js';
 import { StickyPartitioner, partitionForKey } from './partitioner.js';
+import { resolveSerializer, type Serializer, type SerializerName } from './serializers.js';
 
 export type Acks = 0 | 1 | -1 | 'all';
-export type RecordKey = string | Uint8Array | null;
-export type RecordValue = string | Uint8Array | null;
+/** Bytes and strings go as they are; other values through keySerializer / valueSerializer. */
+export type RecordKey = unknown;
+/** null is a null value (a tombstone on a compacted topic); other values as for RecordKey. */
+export type RecordValue = unknown;
 
 export interface ProducerRecord {
   key?: RecordKey;
@@ -77,6 +80,10 @@ export interface ProducerOptions {
   /** Default 5 (the most idempotence allows). */
   maxInFlightPerPartition?: number;
   connectTimeoutMs?: number;
+  /** How values become bytes. Default 'auto': bytes and strings as they are, other values msgpack. */
+  valueSerializer?: SerializerName | 'auto' | Serializer;
+  /** How keys become bytes. Default 'auto', as for values. */
+  keySerializer?: SerializerName | 'auto' | Serializer;
   /** For tests: the random source of the sticky partitioner. */
   random?: () => number;
 }
@@ -103,6 +110,13 @@ const SEQUENCE_WRAP = 0x80000000;
 
 // ---------------------------------------------------------------------------------------------
 // Pieces
+
+/** Strings and bytes need no serializer call on the hot path; null stays null (no bytes). */
+function toBytes(value: unknown, serializer: Serializer): string | Uint8Array | null {
+  if (value === null || value === undefined) return null;
+  if (serializer.name === 'auto' && (typeof value === 'string' || value instanceof Uint8Array)) return value;
+  return serializer.serialize(value);
+}
 
 /** The offsets of one send() call, filled in as its batches are acknowledged. */
 class SendTracker implements BatchOwner {
@@ -224,6 +238,8 @@ export class Producer {
   private readonly retryBackoffMs: number;
   private readonly retryBackoffMaxMs: number;
   private readonly maxInFlightPerPartition: number;
+  private readonly keySerializer: Serializer;
+  private readonly valueSerializer: Serializer;
   private readonly cluster: Cluster;
   private readonly pool: BufferPool;
   private readonly sticky: StickyPartitioner;
@@ -253,6 +269,12 @@ export class Producer {
     const compression = options.compression ?? 'none';
     if (compression !== 'none' && compression !== 'gzip') throw new KafkaConfigError(`compression must be 'none' or 'gzip', got ${String(compression)}`);
     this.compression = compression;
+    try {
+      this.keySerializer = resolveSerializer(options.keySerializer);
+      this.valueSerializer = resolveSerializer(options.valueSerializer);
+    } catch (error) {
+      throw new KafkaConfigError((error as Error).message);
+    }
     if (options.idempotence === true && this.acks !== -1) throw new KafkaConfigError(`idempotence needs acks 'all' (-1), got acks ${String(acks)}`);
     this.idempotent = options.idempotence ?? this.acks === -1;
     this.requestTimeoutMs = checkInteger('requestTimeoutMs', options.requestTimeoutMs ?? PRODUCER_DEFAULTS.requestTimeoutMs, 1, 0x7fffffff);
@@ -331,8 +353,8 @@ export class Producer {
     const now = Date.now();
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
-      const key = record.key ?? null;
-      const value = record.value;
+      const key = toBytes(record.key ?? null, this.keySerializer);
+      const value = toBytes(record.value, this.valueSerializer);
       let partition: number;
       if (record.partition !== undefined) {
         partition = record.partition;
