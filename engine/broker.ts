@@ -25,6 +25,7 @@ import { adminHandlers } from './handlers/admin.js';
 import { groupHandlers } from './handlers/groups.js';
 import { GroupService } from './groups/groupService.js';
 import { isExpectedError, kafkaErrorCodeOf } from './kafkaErrors.js';
+import { WorkerPool } from './workers/workerPool.js';
 import { LogManager } from './logManager.js';
 import { streamLogger, type Logger } from './logger.js';
 import type { MetadataStore } from './metadataStore.js';
@@ -80,6 +81,8 @@ export class Broker {
     const clock = options.clock ?? systemClock;
     const logger = options.logger ?? streamLogger();
     const snapshot = await options.metadataStore.load();
+    const { config } = options;
+    const workers = new WorkerPool({ threads: config.workerThreads, maxQueue: config.workerQueueMax, taskTimeoutMs: config.workerTaskTimeoutMs, maxHeapMb: config.workerMaxHeapMb, logger });
     let topics: TopicManager | null = null;
     const logs = await LogManager.open({
       dataDir: options.config.dataDir,
@@ -94,6 +97,7 @@ export class Broker {
       await topics.load(snapshot.topics);
     } catch (error) {
       await logs.close().catch(() => undefined);
+      await workers.close();
       throw error;
     }
     const groups = new GroupService(topics, options.config, clock, logger);
@@ -102,10 +106,11 @@ export class Broker {
     } catch (error) {
       await groups.close().catch(() => undefined);
       await logs.close().catch(() => undefined);
+      await workers.close();
       throw error;
     }
     const stopping = new AbortController();
-    const services: BrokerServices = { config: options.config, topics, groups, producerIds: new ProducerIdAllocator(options.metadataStore), clock, logger, stopping: stopping.signal };
+    const services: BrokerServices = { config: options.config, topics, groups, producerIds: new ProducerIdAllocator(options.metadataStore), workers, clock, logger, stopping: stopping.signal };
     return new Broker(services, logs, stopping);
   }
 
@@ -198,6 +203,9 @@ export class Broker {
     if (this.stopped) return;
     this.beginShutdown();
     this.stopped = true;
+    // Background tasks first: they only read sealed segments and write files of their own, which
+    // start-up recovery removes when a task was cut short.
+    await this.services.workers.close();
     await this.services.groups.close();
     await this.logs.close();
   }

@@ -2,6 +2,7 @@
 // validated with their valid range in the error; unknown keys are reported back to the caller
 // (which logs them) and ignored, so a Kafka server.properties can be reused as is.
 import { ConfigError } from './errors.js';
+import { defaultWorkerThreads } from './workers/workerPool.js';
 import { TOPIC_CONFIGS, topicSettings, type ConfigMap } from './topicConfig.js';
 
 export interface BrokerConfig {
@@ -40,6 +41,14 @@ export interface BrokerConfig {
   groupInitialRebalanceDelayMs: number;
   /** group.max.size */
   groupMaxSize: number;
+  /** worker.threads: threads of the worker pool (compaction, retention, scans); default from the machine. */
+  workerThreads: number;
+  /** worker.queue.max: tasks waiting for a thread before more are refused. */
+  workerQueueMax: number;
+  /** worker.task.timeout.ms: a task's time limit per attempt; its thread is stopped past it. */
+  workerTaskTimeoutMs: number;
+  /** worker.max.heap.mb: old-space cap of each worker thread. */
+  workerMaxHeapMb: number;
   /** The `log.*` and other broker keys that give topic configs their defaults. */
   topicDefaults: ConfigMap;
   clusterId: string;
@@ -100,6 +109,11 @@ const brokerKeys: Record<string, BrokerKey> = {
   'group.max.session.timeout.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.groupMaxSessionTimeoutMs = v as number) },
   'group.initial.rebalance.delay.ms': { parse: integer(0, INT_MAX), apply: (c, v) => (c.groupInitialRebalanceDelayMs = v as number) },
   'group.max.size': { parse: integer(1, 100_000), apply: (c, v) => (c.groupMaxSize = v as number) },
+  // tidelog's own: the worker pool (Kafka sizes its cleaner and recovery threads separately).
+  'worker.threads': { parse: integer(1, 64), apply: (c, v) => (c.workerThreads = v as number) },
+  'worker.queue.max': { parse: integer(0, 1_000_000), apply: (c, v) => (c.workerQueueMax = v as number) },
+  'worker.task.timeout.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.workerTaskTimeoutMs = v as number) },
+  'worker.max.heap.mb': { parse: integer(16, 65_536), apply: (c, v) => (c.workerMaxHeapMb = v as number) },
   'log.dirs': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v).split(',')[0]!) },
   'log.dir': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v)) },
 };
@@ -138,6 +152,10 @@ export function defaultBrokerConfig(): BrokerConfig {
     groupMaxSessionTimeoutMs: 1_800_000,
     groupInitialRebalanceDelayMs: 3000,
     groupMaxSize: 1000,
+    workerThreads: defaultWorkerThreads(),
+    workerQueueMax: 1000,
+    workerTaskTimeoutMs: 10 * 60 * 1000,
+    workerMaxHeapMb: 1024,
     topicDefaults: {},
     clusterId: 'tidelog',
   };

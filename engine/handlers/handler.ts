@@ -1,6 +1,7 @@
 // The contract of one API's handler: decode -> engine call -> encode. A handler module holds no
 // business logic of its own beyond mapping the request onto engine calls and the outcome onto
 // Kafka's response fields and error codes.
+import type { WorkerPool } from '../workers/workerPool.js';
 import type { ByteReader, ByteWriter } from '../../protocol/wire.js';
 import type { BrokerConfig } from '../brokerConfig.js';
 import type { Clock } from '../clock.js';
@@ -22,6 +23,8 @@ export interface BrokerServices {
   topics: TopicManager;
   groups: GroupService;
   producerIds: ProducerIdAllocator;
+  /** Threads for heavy scans (compaction, retention, verification, filtered replay). */
+  workers: WorkerPool;
   clock: Clock;
   logger: Logger;
   /** Aborts when the broker begins to stop: waiting requests answer at once. */

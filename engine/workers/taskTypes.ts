@@ -1,0 +1,26 @@
+// The messages between the broker and its worker threads, shared by both sides. A task gets plain
+// data (paths, offsets, configs), never live objects: the worker opens the files itself. Its
+// output comes back msgpack-encoded (plain maps and arrays; offsets as numbers, which stay exact
+// below 2^53), so every field of an output type must be msgpack-able.
+import type { DiagnosticInput, DiagnosticOutput } from './tasks/diagnostic.js';
+
+/** Every task kind: its input and its output. Add a kind here and its runner in worker.ts. */
+export interface WorkerTasks {
+  diagnostic: { input: DiagnosticInput; output: DiagnosticOutput };
+}
+
+export type TaskKind = keyof WorkerTasks;
+export type TaskInput<K extends TaskKind> = WorkerTasks[K]['input'];
+export type TaskOutput<K extends TaskKind> = WorkerTasks[K]['output'];
+
+/** What the pool posts to a worker. */
+export interface TaskMessage<K extends TaskKind = TaskKind> {
+  kind: K;
+  input: TaskInput<K>;
+}
+
+/** What a worker answers: the msgpack-encoded output and the time the task ran on the thread. */
+export interface TaskReply {
+  packed: Uint8Array;
+  runMs: number;
+}
