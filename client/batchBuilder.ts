@@ -4,6 +4,10 @@
 // SendTracker and the record's index in its send() call), in two reused arrays, to hand back
 // offsets when the batch is acknowledged.
 import { CompressionCodec, compress } from '../segments/compression.js';
+
+/** Codecs the producer can write (zstd is decoded by the consumer but not written). */
+export type ProducerCompression = 'none' | 'gzip' | 'snappy' | 'lz4';
+export const PRODUCER_COMPRESSIONS: readonly ProducerCompression[] = ['none', 'gzip', 'snappy', 'lz4'];
 import { crc32c } from '../segments/crc32c.js';
 import {
   ATTRIBUTES_OFFSET,
@@ -150,14 +154,15 @@ export class BatchBuilder {
   }
 
   /** Writes the header and the CRC (compressing first when asked); the batch is then immutable. */
-  seal(producerId: number, producerEpoch: number, baseSequence: number, compression: 'none' | 'gzip'): Buffer {
+  seal(producerId: number, producerEpoch: number, baseSequence: number, compression: ProducerCompression): Buffer {
     let batch: Buffer;
     let attributes = 0;
-    if (compression === 'gzip') {
-      const compressed = compress(CompressionCodec.gzip, this.buffer.subarray(RECORDS_OFFSET, this.position));
+    if (compression !== 'none') {
+      const codec = CompressionCodec[compression];
+      const compressed = compress(codec, this.buffer.subarray(RECORDS_OFFSET, this.position));
       batch = Buffer.allocUnsafe(RECORDS_OFFSET + compressed.length);
       compressed.copy(batch, RECORDS_OFFSET);
-      attributes = CompressionCodec.gzip;
+      attributes = codec;
     } else {
       batch = this.buffer.subarray(0, this.position);
     }

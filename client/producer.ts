@@ -24,7 +24,7 @@ import {
   type ProduceResponse,
 } from '../protocol/generated/index.js';
 import { RECORDS_OFFSET } from '../segments/recordBatch.js';
-import { BatchBuilder, HEADER_OVERHEAD_BOUND_BYTES, RECORD_OVERHEAD_BOUND_BYTES, byteLengthOf, headersSize, type BatchOwner, type RecordHeaders } from './batchBuilder.js';
+import { BatchBuilder, PRODUCER_COMPRESSIONS, type ProducerCompression, HEADER_OVERHEAD_BOUND_BYTES, RECORD_OVERHEAD_BOUND_BYTES, byteLengthOf, headersSize, type BatchOwner, type RecordHeaders } from './batchBuilder.js';
 import { Cluster, type TopicMetadata } from './cluster.js';
 import { ApiKey, type BrokerConnection } from './connection.js';
 import { KafkaClosedError, KafkaConfigError, KafkaConnectionError, KafkaDeliveryError, KafkaProtocolError, isRetriable } from './errors.js';
@@ -65,7 +65,8 @@ export interface ProducerOptions {
   batchSize?: number;
   /** Bytes of batch buffers in all. Default 32 MiB. */
   bufferMemory?: number;
-  compression?: 'none' | 'gzip';
+  /** Codec of each batch's records. Default 'none'. */
+  compression?: ProducerCompression;
   /** Default true when acks is 'all', else false; true with acks 0 or 1 is refused (as Kafka does). */
   idempotence?: boolean;
   /** Produce timeout and per-request timeout. Default 30 s. */
@@ -230,7 +231,7 @@ export class Producer {
   private readonly acks: -1 | 0 | 1;
   private readonly lingerMs: number;
   private readonly batchSize: number;
-  private readonly compression: 'none' | 'gzip';
+  private readonly compression: ProducerCompression;
   private readonly idempotent: boolean;
   private readonly requestTimeoutMs: number;
   private readonly deliveryTimeoutMs: number;
@@ -267,7 +268,7 @@ export class Producer {
     this.batchSize = checkInteger('batchSize', options.batchSize ?? PRODUCER_DEFAULTS.batchSize, RECORDS_OFFSET + 64, MAX_BATCH_SIZE);
     const bufferMemory = checkInteger('bufferMemory', options.bufferMemory ?? PRODUCER_DEFAULTS.bufferMemory, this.batchSize, 2 ** 40);
     const compression = options.compression ?? 'none';
-    if (compression !== 'none' && compression !== 'gzip') throw new KafkaConfigError(`compression must be 'none' or 'gzip', got ${String(compression)}`);
+    if (!PRODUCER_COMPRESSIONS.includes(compression)) throw new KafkaConfigError(`compression must be one of ${PRODUCER_COMPRESSIONS.join(', ')}; got ${String(compression)}`);
     this.compression = compression;
     try {
       this.keySerializer = resolveSerializer(options.keySerializer);

@@ -1,9 +1,15 @@
 // Compression codecs of record batch v2 (attribute bits 0-2).
 //
 // The broker stores and serves compressed batches as the client sent them; it only needs the
-// records inside for inspection, exact timestamp lookups and compaction. gzip comes with Node's
-// zlib. snappy, lz4 and zstd batches are stored and served unchanged; decoding their records
-// reports UnsupportedCompressionError until a codec library is added.
+// records inside for inspection, exact timestamp lookups, compaction and filtered scans; clients
+// need them to read. Codecs: gzip (Node's zlib), snappy (snappyjs; raw blocks, or the xerial
+// framing Java clients write), lz4 (lz4js; the LZ4 frame format Kafka uses for v2 batches) and
+// zstd (fzstd, decode only: encoding zstd reports UnsupportedCompressionError). All are pure
+// JavaScript or zlib, so `npm install` needs no native build. Every decoder is bounded by
+// MAX_DECOMPRESSED_BYTES, so a "zip bomb" batch is refused instead of exhausting memory.
+import { Decompress as ZstdDecompress } from 'fzstd';
+import lz4 from 'lz4js';
+import snappy from 'snappyjs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 export const CompressionCodec = {
@@ -32,12 +38,26 @@ export class UnsupportedCompressionError extends Error {
 /** Largest decompressed records area we will materialise, so a "zip bomb" cannot exhaust memory. */
 export const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
 
+/** A compressed area that does not decode: names the codec and the reason. */
+export class CorruptCompressionError extends Error {
+  override readonly name = 'CorruptCompressionError';
+  constructor(readonly codec: string, reason: string) {
+    super(`${codec} records area does not decode: ${reason}`);
+  }
+}
+
 export function decompress(codec: number, data: Uint8Array): Buffer {
   switch (codec) {
     case CompressionCodec.none:
       return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     case CompressionCodec.gzip:
       return gunzipSync(data, { maxOutputLength: MAX_DECOMPRESSED_BYTES });
+    case CompressionCodec.snappy:
+      return guarded('snappy', () => decompressSnappy(data));
+    case CompressionCodec.lz4:
+      return guarded('lz4', () => decompressLz4(data));
+    case CompressionCodec.zstd:
+      return guarded('zstd', () => decompressZstd(data));
     default:
       throw new UnsupportedCompressionError(compressionName(codec) ?? `codec id ${codec}`);
   }
@@ -49,7 +69,77 @@ export function compress(codec: number, data: Buffer): Buffer {
       return data;
     case CompressionCodec.gzip:
       return gzipSync(data);
+    case CompressionCodec.snappy:
+      return toBuffer(snappy.compress(data));
+    case CompressionCodec.lz4:
+      return toBuffer(lz4.compress(data));
     default:
       throw new UnsupportedCompressionError(compressionName(codec) ?? `codec id ${codec}`);
   }
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The libraries throw plain Errors (or RangeErrors) on bad input; give them one name. */
+function guarded(codec: string, decode: () => Buffer): Buffer {
+  try {
+    return decode();
+  } catch (error) {
+    if (error instanceof CorruptCompressionError) throw error;
+    throw new CorruptCompressionError(codec, (error as Error).message ?? String(error));
+  }
+}
+
+// xerial snappy-java framing: magic, version and compatible version, then [int32 length][raw block]...
+const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
+const XERIAL_HEADER_BYTES = 16;
+
+function decompressSnappy(data: Uint8Array): Buffer {
+  const input = toBuffer(data);
+  if (input.length < XERIAL_HEADER_BYTES || !input.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)) {
+    return toBuffer(snappy.uncompress(input, MAX_DECOMPRESSED_BYTES));
+  }
+  const blocks: Buffer[] = [];
+  let total = 0;
+  let position = XERIAL_HEADER_BYTES;
+  while (position < input.length) {
+    if (position + 4 > input.length) throw new CorruptCompressionError('snappy', `xerial block length cut short at byte ${position}`);
+    const length = input.readInt32BE(position);
+    position += 4;
+    if (length < 0 || position + length > input.length) throw new CorruptCompressionError('snappy', `xerial block of ${length} bytes at byte ${position - 4} runs past the area`);
+    const block = toBuffer(snappy.uncompress(input.subarray(position, position + length), MAX_DECOMPRESSED_BYTES - total));
+    total += block.length;
+    blocks.push(block);
+    position += length;
+  }
+  return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, total);
+}
+
+function decompressLz4(data: Uint8Array): Buffer {
+  // The bound comes from the frame (content size, or blocks x block size), so the output buffer
+  // can hold whatever the frame decodes to.
+  const bound = lz4.decompressBound(data);
+  if (bound > MAX_DECOMPRESSED_BYTES) throw new CorruptCompressionError('lz4', `frame may decode to ${bound} bytes, over the ${MAX_DECOMPRESSED_BYTES} limit`);
+  return toBuffer(lz4.decompress(data, bound));
+}
+
+function decompressZstd(data: Uint8Array): Buffer {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const stream = new ZstdDecompress((chunk) => {
+    total += chunk.length;
+    if (total > MAX_DECOMPRESSED_BYTES) throw new CorruptCompressionError('zstd', `decodes to more than the ${MAX_DECOMPRESSED_BYTES} byte limit`);
+    chunks.push(chunk);
+  });
+  stream.push(data, true);
+  if (chunks.length === 1) return toBuffer(chunks[0]!);
+  const out = Buffer.allocUnsafe(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
 }

@@ -259,10 +259,10 @@ describe('tidelog inspect dump', () => {
     expect(appendTime).toMatchObject({ attributes: { raw: 0x08, logAppendTime: true } });
   });
 
-  it('says on the batch line when records use a codec it cannot decode, and exits 0', async () => {
+  it('says on the batch line when a compressed records area does not decode, and exits 0', async () => {
     const dir = await scratchDir();
     const segment = await writeSegment(dir, 0, [{ records: records(0, 2) }]);
-    // Relabel the batch as snappy (codec 2) with a valid CRC: stored as-is, undecodable here.
+    // Relabel the plain batch as snappy (codec 2) with a valid CRC: its records area is not snappy.
     const bytes = await readFile(segment.logPath);
     bytes.writeInt16BE(2, ATTRIBUTES_OFFSET);
     bytes.writeUInt32BE(computeBatchCrc(bytes), CRC_OFFSET);
@@ -270,7 +270,7 @@ describe('tidelog inspect dump', () => {
 
     const text = await runCli(['inspect', 'dump', segment.logPath, '--records']);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^batch position=0 .*codec=snappy .*crc=ok .*records=not-decoded \(records compressed with snappy cannot be decoded here/m);
+    expect(text.stdout).toMatch(/^batch position=0 .*codec=snappy .*crc=ok .*records=not-decoded \(snappy records area does not decode/m);
     const json = await runCli(['inspect', 'dump', segment.logPath, '--records', '--json']);
     expect(json.code).toBe(0);
     const document = JSON.parse(json.stdout) as { batches: Array<{ codec: string; records: unknown; recordsNotDecoded: string }>; problems: unknown[] };
