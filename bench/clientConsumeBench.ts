@@ -1,17 +1,20 @@
 // The consume benchmark: the bundled consumer against kafkajs 2.2.4, one broker child process on
 // loopback, the same run, the same records. N records of 100 bytes (no keys) are produced to one
 // partition with the bundled producer (acks=1), then read from offset 0 to N by:
-//   kafkajs          its consumer's fetch path, as bench/loadBench.ts drives it (the private
-//                    Cluster + Broker.fetch: kafkajs's request encoding and record batch decoding,
-//                    then its consumer Batch per partition answer; one fetch in flight, 8 MiB
-//                    fetches, maxWait 100 ms); consumer groups are not used
-//   tidelog records  the bundled consumer, `for await (const record of consumer.records())`
-//                    (a record object per record: bigint offset, key/value/header views)
-//   tidelog batches  the bundled consumer, `consumer.batches()` read with a RecordCursor (no
-//                    record objects)
+//   kafkajs eachMessage  kafkajs's consumer as users run it: a group member (a new group per pass,
+//                        fromBeginning), consumer.run({eachMessage}), 8 MiB fetches, maxWait 100 ms;
+//                        timed from its first message (the group join is not counted)
+//   kafkajs fetch        its consumer's fetch path alone, as bench/loadBench.ts drives it (the
+//                        private Cluster + Broker.fetch, then its Batch per partition answer; one
+//                        fetch in flight): kafkajs without its consumer runner, a stricter baseline
+//   tidelog records()    the bundled consumer, `for await (const record of consumer.records())`
+//                        (a record object per record: bigint offset, key/value/header views)
+//   tidelog batches()    the bundled consumer, `consumer.batches()` read with a RecordCursor (no
+//                        record objects)
 // Each reader checks every offset (0, 1, 2, ...) and sums the value bytes. One warm-up pass of
-// WARMUP_RECORDS per reader first (JIT). Prints records/s and the ratios; writes
-// bench/results/client-consume-latest.json.
+// WARMUP_RECORDS per reader first (JIT). Then ROUNDS rounds, each running every reader once in a
+// rotated order, so a noisy neighbour slows all readers alike; a ratio is taken within a round and
+// reported as median with min and max over the rounds. Writes bench/results/client-consume-latest.json.
 //
 // Run: npm run build && node dist/bench/clientConsumeBench.js [--quick]
 import { startBrokerChild } from './brokerChild.js';
@@ -42,9 +45,10 @@ const READ_COMMITTED = 1;
 const METADATA_MAX_AGE_MS = 300_000;
 
 const PLANS = {
-  quick: { label: 'quick', records: 500_000 },
-  full: { label: 'full', records: 2_000_000 },
+  quick: { label: 'quick', records: 500_000, rounds: 3 },
+  full: { label: 'full', records: 2_000_000, rounds: 5 },
 } as const;
+const GROUP_JOIN_TIMEOUT_MS = 30_000;
 type Plan = (typeof PLANS)[keyof typeof PLANS];
 
 export interface ClientConsumeBenchOptions {
@@ -55,8 +59,12 @@ export interface ClientConsumeBenchOptions {
   progress?: (line: string) => void;
 }
 
+const READERS = ['kafkajs eachMessage', 'kafkajs fetch', 'tidelog records()', 'tidelog batches()'] as const;
+type ReaderName = (typeof READERS)[number];
+
 export interface ClientConsumeRow {
-  reader: 'kafkajs' | 'tidelog records()' | 'tidelog batches()';
+  reader: ReaderName;
+  round: number;
   records: number;
   seconds: number;
   recordsPerSecond: number;
@@ -69,11 +77,24 @@ export interface ClientConsumeBenchReport {
   plan: Plan;
   machine: { cpus: number; node: string };
   shape: { valueBytes: number; partitions: 1; fetchMaxBytes: number; produceRecordsPerSecond: number };
+  /** Every reader's pass in every round, in the order run. */
   rows: ClientConsumeRow[];
-  /** tidelog records() records/s divided by kafkajs records/s. */
-  ratio: number;
-  /** tidelog batches() records/s divided by kafkajs records/s. */
-  batchesRatio: number;
+  /** Per reader: the median records/s over the rounds. */
+  medians: Record<ReaderName, number>;
+  /** tidelog records() / kafkajs eachMessage, per round: the per-record target (at least 5x). */
+  ratio: RatioSpread;
+  /** tidelog batches() / kafkajs eachMessage. */
+  batchesRatio: RatioSpread;
+  /** tidelog records() / kafkajs's bare fetch path (no consumer runner). */
+  recordsToFetchPathRatio: RatioSpread;
+  batchesToFetchPathRatio: RatioSpread;
+}
+
+export interface RatioSpread {
+  median: number;
+  min: number;
+  max: number;
+  perRound: number[];
 }
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -86,7 +107,8 @@ export async function runClientConsumeBench(options: ClientConsumeBenchOptions =
   const kafkajs = require('kafkajs') as typeof KafkaJs;
   const Batch = require('kafkajs/src/consumer/batch') as KafkaJsBatchConstructor;
   const dir = await mkdtemp(join(tmpdir(), 'tidelog-consume-bench-'));
-  const broker = await startBrokerChild(join(REPO_ROOT, 'bin', 'tidelog.js'), join(dir, 'data'));
+  // kafkajs eachMessage joins a group per pass: no initial rebalance delay, a small offsets topic.
+  const broker = await startBrokerChild(join(REPO_ROOT, 'bin', 'tidelog.js'), join(dir, 'data'), { configs: { 'group.initial.rebalance.delay.ms': '0', 'offsets.topic.num.partitions': '1' } });
   progress(`${plan.label} consume bench, broker on ${broker.address}`);
   try {
     const topic = 'client-consume-bench';
@@ -98,33 +120,55 @@ export async function runClientConsumeBench(options: ClientConsumeBenchOptions =
     const kafkaReader = await kafkajsReader(kafkajs, Batch, broker.address);
     const rows: ClientConsumeRow[] = [];
     try {
-      await kafkaReader.read(topic, WARMUP_RECORDS);
-      rows.push(await measure('kafkajs', () => kafkaReader.read(topic, plan.records)));
+      let group = 0;
+      const passes: Record<ReaderName, (count: number, ready: () => void) => Promise<PhaseCount>> = {
+        'kafkajs eachMessage': (count, ready) => kafkajsEachMessage(kafkajs, broker.address, topic, `bench-${group++}`, count, ready),
+        'kafkajs fetch': (count) => kafkaReader.read(topic, count),
+        'tidelog records()': (count, ready) => readRecords(broker.address, topic, count, ready),
+        'tidelog batches()': (count, ready) => readBatches(broker.address, topic, count, ready),
+      };
+      for (const reader of READERS) await passes[reader](WARMUP_RECORDS, () => undefined);
+      for (let round = 0; round < plan.rounds; round++) {
+        for (let i = 0; i < READERS.length; i++) {
+          const reader = READERS[(round + i) % READERS.length]!;
+          const row = await measure(reader, round, (ready) => passes[reader](plan.records, ready));
+          if (row.records !== plan.records) throw new Error(`${reader} read ${row.records} of ${plan.records} records within ${READ_MAX_MS} ms`);
+          rows.push(row);
+          progress(`round ${round + 1}/${plan.rounds} ${reader}: ${Math.round(row.recordsPerSecond)} records/s`);
+        }
+      }
     } finally {
       await kafkaReader.disconnect();
     }
-    progress(`kafkajs: ${Math.round(rows[0]!.recordsPerSecond)} records/s`);
-    await readRecords(broker.address, topic, WARMUP_RECORDS);
-    rows.push(await measure('tidelog records()', (ready) => readRecords(broker.address, topic, plan.records, ready)));
-    progress(`tidelog records(): ${Math.round(rows[1]!.recordsPerSecond)} records/s`);
-    await readBatches(broker.address, topic, WARMUP_RECORDS);
-    rows.push(await measure('tidelog batches()', (ready) => readBatches(broker.address, topic, plan.records, ready)));
-    progress(`tidelog batches(): ${Math.round(rows[2]!.recordsPerSecond)} records/s`);
 
-    const [kafkaRow, recordsRow, batchesRow] = rows as [ClientConsumeRow, ClientConsumeRow, ClientConsumeRow];
+    const rate = (reader: ReaderName, round: number): number => rows.find((row) => row.reader === reader && row.round === round)!.recordsPerSecond;
+    const spread = (numerator: ReaderName, denominator: ReaderName): RatioSpread => {
+      const perRound = Array.from({ length: plan.rounds }, (_, round) => rate(numerator, round) / rate(denominator, round));
+      return { median: median(perRound), min: Math.min(...perRound), max: Math.max(...perRound), perRound };
+    };
+    const medians = Object.fromEntries(READERS.map((reader) => [reader, median(rows.filter((row) => row.reader === reader).map((row) => row.recordsPerSecond))])) as Record<ReaderName, number>;
     const report: ClientConsumeBenchReport = {
       startedAt: new Date().toISOString(),
       plan,
       machine: { cpus: cpus().length, node: process.version },
       shape: { valueBytes: VALUE_BYTES, partitions: 1, fetchMaxBytes: FETCH_MAX_BYTES, produceRecordsPerSecond },
       rows,
-      ratio: recordsRow.recordsPerSecond / kafkaRow.recordsPerSecond,
-      batchesRatio: batchesRow.recordsPerSecond / kafkaRow.recordsPerSecond,
+      medians,
+      ratio: spread('tidelog records()', 'kafkajs eachMessage'),
+      batchesRatio: spread('tidelog batches()', 'kafkajs eachMessage'),
+      recordsToFetchPathRatio: spread('tidelog records()', 'kafkajs fetch'),
+      batchesToFetchPathRatio: spread('tidelog batches()', 'kafkajs fetch'),
     };
-    for (const row of rows) {
-      out(`${row.reader.padEnd(18)} ${Math.round(row.recordsPerSecond).toLocaleString('en-US').padStart(11)} records/s  ${row.payloadMbPerSecond.toFixed(1)} MB/s  client CPU ${row.clientCpuSeconds.toFixed(2)} s in ${row.seconds.toFixed(2)} s`);
+    for (const reader of READERS) {
+      const mine = rows.filter((row) => row.reader === reader);
+      const cpuSeconds = median(mine.map((row) => row.clientCpuSeconds));
+      const seconds = median(mine.map((row) => row.seconds));
+      out(`${reader.padEnd(20)} ${Math.round(medians[reader]).toLocaleString('en-US').padStart(11)} records/s (median of ${mine.length})  client CPU ${cpuSeconds.toFixed(2)} s in ${seconds.toFixed(2)} s`);
     }
-    out(`tidelog records() / kafkajs: ${report.ratio.toFixed(2)}x; tidelog batches() / kafkajs: ${report.batchesRatio.toFixed(2)}x (${plan.records} records, 1 partition, ${VALUE_BYTES}-byte values)`);
+    const show = (name: string, ratio: RatioSpread): string => `${name} ${ratio.median.toFixed(2)}x (${ratio.min.toFixed(2)}-${ratio.max.toFixed(2)})`;
+    out(`${show('tidelog records() / kafkajs eachMessage', report.ratio)}; ${show('batches()', report.batchesRatio)}`);
+    out(`${show('tidelog records() / kafkajs fetch path', report.recordsToFetchPathRatio)}; ${show('batches()', report.batchesToFetchPathRatio)}`);
+    out(`(${plan.records} records per pass, ${plan.rounds} interleaved rounds, 1 partition, ${VALUE_BYTES}-byte values; median (min-max) of per-round ratios)`);
     const outPath = options.outPath ?? join(REPO_ROOT, 'bench', 'results', 'client-consume-latest.json');
     await mkdir(dirname(outPath), { recursive: true });
     await writeFile(outPath, `${JSON.stringify(report, null, 2)}\n`);
@@ -142,8 +186,14 @@ interface PhaseCount {
   endedAt?: number;
 }
 
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 /** Times `phase` from its start, or from when it calls ready() (after connecting), to its end. */
-async function measure(reader: ClientConsumeRow['reader'], phase: (ready: () => void) => Promise<PhaseCount>): Promise<ClientConsumeRow> {
+async function measure(reader: ReaderName, round: number, phase: (ready: () => void) => Promise<PhaseCount>): Promise<ClientConsumeRow> {
   let cpuBefore = process.cpuUsage();
   let before = performance.now();
   const ready = (): void => {
@@ -153,7 +203,7 @@ async function measure(reader: ClientConsumeRow['reader'], phase: (ready: () => 
   const { records, payloadBytes, endedAt } = await phase(ready);
   const seconds = ((endedAt ?? performance.now()) - before) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  return { reader, records, seconds, recordsPerSecond: records / seconds, payloadMbPerSecond: payloadBytes / 1e6 / seconds, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  return { reader, round, records, seconds, recordsPerSecond: records / seconds, payloadMbPerSecond: payloadBytes / 1e6 / seconds, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 async function produce(address: string, topic: string, count: number): Promise<void> {
@@ -225,6 +275,56 @@ async function readBatches(address: string, topic: string, count: number, ready:
     endedAt = performance.now();
   } finally {
     await consumer.close();
+  }
+  return { records: expected, payloadBytes, endedAt };
+}
+
+// ---------------------------------------------------------------------------------------------
+// kafkajs's consumer as users run it
+
+async function kafkajsEachMessage(kafkajs: typeof KafkaJs, address: string, topic: string, groupId: string, count: number, ready: () => void): Promise<PhaseCount> {
+  const kafka = new kafkajs.Kafka({
+    clientId: 'tidelog-consume-bench',
+    brokers: [address],
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    retry: { retries: 0 },
+    logLevel: kafkajs.logLevel.NOTHING,
+    socketFactory: ({ host, port, onConnect }: KafkaJs.ISocketFactoryArgs): Socket => connect({ host, port, noDelay: true }, onConnect),
+  });
+  const consumer = kafka.consumer({ groupId, maxBytes: FETCH_MAX_BYTES, maxBytesPerPartition: FETCH_MAX_BYTES, maxWaitTimeInMs: FETCH_MAX_WAIT_MS, readUncommitted: false });
+  let expected = 0;
+  let payloadBytes = 0;
+  let endedAt = 0;
+  let failure: Error | null = null;
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const deadline = performance.now() + GROUP_JOIN_TIMEOUT_MS + READ_MAX_MS;
+  const timer = setTimeout(finish, GROUP_JOIN_TIMEOUT_MS + READ_MAX_MS);
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        if (expected >= count) return;
+        if (expected === 0) ready(); // the group is joined and the first fetch is in
+        if (partition !== PARTITION || Number(message.offset) !== expected) {
+          failure ??= new Error(`${topic}-${partition}: expected offset ${expected}, got ${message.offset}`);
+          finish();
+          return;
+        }
+        expected++;
+        payloadBytes += message.value?.length ?? 0;
+        if (expected === count || performance.now() > deadline) {
+          endedAt = performance.now();
+          finish();
+        }
+      },
+    });
+    await finished;
+    if (failure !== null) throw failure;
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect();
   }
   return { records: expected, payloadBytes, endedAt };
 }

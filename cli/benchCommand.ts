@@ -1,38 +1,95 @@
-// `tidelog bench <storage|load|client|client-consume|rebalance> [--quick] [--out path]`: runs a benchmark suite and prints its
-// Markdown table and writes its JSON:
-//   storage  bench/storageBench.ts, the partition log beside plain fs baselines
-//   load     bench/loadBench.ts, a broker child process driven by kafkajs over loopback
+// `tidelog bench [suite]`: with no suite (or `matrix`) the end-to-end matrix of bench/matrixBench.ts
+// (the bundled client and kafkajs against a broker child, over partitions, segment.bytes, record
+// size and acks; JSON, Markdown and SVG charts into --out-dir). Named suites print their Markdown
+// table and write their JSON:
+//   storage         bench/storageBench.ts, the partition log beside plain fs baselines
+//   load            bench/loadBench.ts, a broker child process driven by kafkajs over loopback
+//   client          bench/clientBench.ts, bundled producer against kafkajs
+//   client-consume  bench/clientConsumeBench.ts, bundled consumer against kafkajs
+//   rebalance       bench/rebalanceBench.ts, consumer group rebalance times
+//   compaction      bench/compactionBench.ts, produce latency while a compacted topic is cleaned
 // It reports; it does not judge: a missed target still exits 0. Only an error (the run could not
-// finish) sets exit code 1.
+// finish) sets exit code 1; bad flags exit 2.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
 import { runClientBench } from '../bench/clientBench.js';
 import { runClientConsumeBench } from '../bench/clientConsumeBench.js';
+import { parseSize, runCompactionBench } from '../bench/compactionBench.js';
 import { runLoadBench } from '../bench/loadBench.js';
+import { MATRIX_DEFAULTS, MAX_MATRIX_BATCH_SIZE, MAX_MATRIX_LINGER_MS, MAX_PHASE_MS, MIN_MATRIX_BATCH_SIZE, runMatrixBench } from '../bench/matrixBench.js';
 import { runRebalanceBench } from '../bench/rebalanceBench.js';
 import { runStorageBench } from '../bench/storageBench.js';
 import type { CommandOutcome } from './main.js';
 
-/** Mirrors EXIT_FAILURE in main.ts; imported by value it would make a cycle main.ts -> here -> main.ts. */
+/** Mirror EXIT_FAILURE / EXIT_USAGE in main.ts; imported by value they would make a cycle main.ts -> here -> main.ts. */
 const EXIT_FAILURE = 1;
-const SUITES = ['storage', 'load', 'client', 'client-consume', 'rebalance'] as const;
+const EXIT_USAGE = 2;
+const SUITES = ['matrix', 'storage', 'load', 'client', 'client-consume', 'rebalance', 'compaction'] as const;
+type Suite = (typeof SUITES)[number];
+/** Where the matrix writes latest.json, latest.md and its SVGs unless --out-dir says otherwise. */
+const DEFAULT_MATRIX_DIR = join('bench', 'results');
 /** Where each suite writes its JSON unless --out says otherwise, relative to the checkout. */
-const DEFAULT_RESULTS_PATHS: Record<(typeof SUITES)[number], string> = {
+const DEFAULT_RESULTS_PATHS: Record<Exclude<Suite, 'matrix'>, string> = {
   storage: join('bench', 'results', 'storage-latest.json'),
   load: join('bench', 'results', 'load-latest.json'),
   client: join('bench', 'results', 'client-latest.json'),
   'client-consume': join('bench', 'results', 'client-consume-latest.json'),
   rebalance: join('bench', 'results', 'rebalance-latest.json'),
+  compaction: join('bench', 'results', 'compaction.json'),
 };
 /** How many directories up from this module to look for package.json (dist/cli -> root is 2). */
 const MAX_PACKAGE_ROOT_DEPTH = 4;
 
 interface BenchArguments {
-  suite: (typeof SUITES)[number];
+  suite: Suite | undefined;
   quick: boolean;
+  full: boolean;
   out: string | undefined;
+  'out-dir': string | undefined;
+  'batch-size': number | undefined;
+  'linger-ms': number | undefined;
+  'warmup-ms': number | undefined;
+  'produce-ms': number | undefined;
+  'consume-ms': number | undefined;
+  'max-records': number | undefined;
+  note: string | undefined;
+  size: string | undefined;
+}
+
+/** Flags only the matrix reads, with their valid integer ranges. */
+const MATRIX_INTEGER_FLAGS: ReadonlyArray<[keyof BenchArguments & string, number, number]> = [
+  ['batch-size', MIN_MATRIX_BATCH_SIZE, MAX_MATRIX_BATCH_SIZE],
+  ['linger-ms', 0, MAX_MATRIX_LINGER_MS],
+  ['warmup-ms', 0, MAX_PHASE_MS],
+  ['produce-ms', 1, MAX_PHASE_MS],
+  ['consume-ms', 1, MAX_PHASE_MS],
+  ['max-records', 1, Number.MAX_SAFE_INTEGER],
+];
+
+/** Why these flags cannot run together (a usage error, exit 2), or true. */
+function checkBenchArguments(args: BenchArguments): true | string {
+  const matrix = args.suite === undefined || args.suite === 'matrix';
+  if (args.full && args.quick) return '--full and --quick exclude each other';
+  if (args.size !== undefined && args.suite !== 'compaction') return '--size is for the compaction suite';
+  if (args.size !== undefined) {
+    try {
+      parseSize(args.size);
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+  if (args.full && !matrix) return `--full is for the matrix (tidelog bench with no suite), not for ${args.suite}`;
+  if (args.out !== undefined && matrix) return 'the matrix writes a directory: use --out-dir, not --out';
+  if (args['out-dir'] !== undefined && !matrix) return `--out-dir is for the matrix; ${args.suite} takes --out`;
+  for (const [flag, min, max] of MATRIX_INTEGER_FLAGS) {
+    const value = args[flag];
+    if (value === undefined) continue;
+    if (!matrix) return `--${flag} is for the matrix (tidelog bench with no suite), not for ${args.suite}`;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) return `--${flag} must be an integer in [${min}, ${max}], got ${String(value)}`;
+  }
+  return true;
 }
 
 /** The checkout root (where package.json is), so the default results path does not depend on the cwd. */
@@ -47,27 +104,60 @@ function packageRoot(): string {
 
 export function benchCommand(outcome: CommandOutcome): CommandModule<object, BenchArguments> {
   return {
-    command: 'bench <suite>',
-    describe: 'run a benchmark suite: prints a Markdown table, writes JSON results',
+    command: 'bench [suite]',
+    describe: 'run the end-to-end matrix (no suite) or a named suite: prints Markdown, writes JSON (and the matrix SVG charts)',
     builder: (argv: Argv<object>): Argv<BenchArguments> =>
       argv
-        .positional('suite', { choices: SUITES, demandOption: true, describe: 'which suite to run' })
-        .option('quick', { type: 'boolean', default: false, describe: 'a shorter run, under 40 s (storage: fewer iterations, logs of 1e4-1e6 records; load: about 8 s per phase)' })
-        .option('out', { type: 'string', describe: `where to write the JSON results (default <checkout>/${DEFAULT_RESULTS_PATHS.storage} or ${DEFAULT_RESULTS_PATHS.load})` }),
+        .positional('suite', { choices: SUITES, describe: 'which suite to run (default: matrix)' })
+        .option('quick', { type: 'boolean', default: false, describe: 'a shorter run (matrix: 4 points of 100-byte records incl. 1 partition acks=1, under 2 min; suites: under 40 s)' })
+        .option('full', { type: 'boolean', default: false, describe: 'matrix: the whole cross product (96 points, over an hour) instead of one axis at a time around a base point' })
+        .option('out', { type: 'string', describe: `suites: where to write the JSON results (default <checkout>/${DEFAULT_RESULTS_PATHS.storage} or ${DEFAULT_RESULTS_PATHS.load})` })
+        .option('out-dir', { type: 'string', describe: `matrix: where to write latest.json, latest.md and the SVG charts (default <checkout>/${DEFAULT_MATRIX_DIR})` })
+        .option('batch-size', { type: 'number', describe: `matrix: the bundled producer's batch.size in bytes (default ${MATRIX_DEFAULTS.batchSize})` })
+        .option('linger-ms', { type: 'number', describe: `matrix: the bundled producer's linger.ms (default ${MATRIX_DEFAULTS.lingerMs})` })
+        .option('warmup-ms', { type: 'number', describe: 'matrix: warm-up time per client and operation before the first point' })
+        .option('produce-ms', { type: 'number', describe: 'matrix: time each produce phase runs (quick 4000, else 5000)' })
+        .option('consume-ms', { type: 'number', describe: 'matrix: the longest a consume phase runs (quick 4000, else 5000)' })
+        .option('max-records', { type: 'number', describe: 'matrix: records per phase at most (a small number makes a smoke run)' })
+        .option('size', { type: 'string', describe: 'compaction: bytes of the compacted topic, e.g. 256MiB (default 1GiB; --quick 64MiB)' })
+        .option('note', { type: 'string', describe: 'matrix: free text kept in the results meta (e.g. "shared machine")' }),
     handler: async (args) => {
       // main.ts's fail() records usage errors without throwing, so yargs still calls this handler
       // after a failed `choices` check: run nothing then, and main reports the usage error.
-      if (!(SUITES as readonly string[]).includes(args.suite)) return;
+      if (args.suite !== undefined && !(SUITES as readonly string[]).includes(args.suite)) return;
+      const suite: Suite = args.suite ?? 'matrix';
+      const usageProblem = checkBenchArguments(args);
+      if (usageProblem !== true) {
+        process.stderr.write(`tidelog: ${usageProblem}\n`);
+        outcome.exitCode = EXIT_USAGE;
+        return;
+      }
       const root = packageRoot();
-      const outPath = args.out === undefined ? join(root, DEFAULT_RESULTS_PATHS[args.suite]) : resolve(args.out);
       try {
-        if (args.suite === 'load') await runLoadBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js') });
-        else if (args.suite === 'client') await runClientBench({ quick: args.quick, outPath });
-        else if (args.suite === 'client-consume') await runClientConsumeBench({ quick: args.quick, outPath });
-        else if (args.suite === 'rebalance') await runRebalanceBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js') });
+        if (suite === 'matrix') {
+          await runMatrixBench({
+            mode: args.full ? 'full' : args.quick ? 'quick' : 'default',
+            outDir: args['out-dir'] === undefined ? join(root, DEFAULT_MATRIX_DIR) : resolve(args['out-dir']),
+            brokerEntry: join(root, 'bin', 'tidelog.js'),
+            ...(args['batch-size'] !== undefined ? { batchSize: args['batch-size'] } : {}),
+            ...(args['linger-ms'] !== undefined ? { lingerMs: args['linger-ms'] } : {}),
+            ...(args['warmup-ms'] !== undefined ? { warmupMs: args['warmup-ms'] } : {}),
+            ...(args['produce-ms'] !== undefined ? { produceMs: args['produce-ms'] } : {}),
+            ...(args['consume-ms'] !== undefined ? { consumeMs: args['consume-ms'] } : {}),
+            ...(args['max-records'] !== undefined ? { maxRecords: args['max-records'] } : {}),
+            note: args.note ?? null,
+          });
+          return;
+        }
+        const outPath = args.out === undefined ? join(root, DEFAULT_RESULTS_PATHS[suite]) : resolve(args.out);
+        if (suite === 'load') await runLoadBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js') });
+        else if (suite === 'client') await runClientBench({ quick: args.quick, outPath });
+        else if (suite === 'client-consume') await runClientConsumeBench({ quick: args.quick, outPath });
+        else if (suite === 'compaction') await runCompactionBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js'), ...(args.size === undefined ? {} : { sizeBytes: parseSize(args.size) }) });
+        else if (suite === 'rebalance') await runRebalanceBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js') });
         else await runStorageBench({ quick: args.quick, outPath });
       } catch (error) {
-        process.stderr.write(`tidelog bench ${args.suite}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+        process.stderr.write(`tidelog bench ${suite}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
         outcome.exitCode = EXIT_FAILURE;
       }
     },

@@ -13,13 +13,19 @@
 // `topic [partition] @ offset: key=K headers=k=v,... value` (--format kcat-like).
 //
 // Ends after --max-messages records, after --idle-timeout-ms with nothing new, or on SIGINT /
-// SIGTERM (the consumer is closed cleanly, offsets committed with --group; exit 0).
+// SIGTERM (the consumer is closed cleanly, offsets committed with --group; exit 0). A broker that
+// stays unreachable for --timeout-ms (retries included) ends the run with exit 1. On a terminal,
+// stderr shows a progress line (records, MB, rate, lag).
 import type { Argv, CommandModule } from 'yargs';
-import { createAdmin, createConsumer, type Consumer, type ConsumerRecord, type TopicPartitionOffset } from '../client/index.js';
+import { KafkaConnectionError, KafkaRequestTimeoutError, createAdmin, createConsumer, type Admin, type Consumer, type ConsumerRecord, type TopicPartitionOffset } from '../client/index.js';
 import type { CommandOutcome } from './main.js';
-import { CliUsageError, bootstrapServers, checkTimeout, integerFlag, runHandler, withConnectionOptions, writeOut, type ConnectionArguments } from './topicsCommand.js';
+import { ProgressLine } from './progress.js';
+import { CliUsageError, bootstrapServers, checkTimeout, integerFlag, messageOf, runHandler, withConnectionOptions, writeOut, type ConnectionArguments } from './topicsCommand.js';
 
 type Format = 'value' | 'json' | 'kcat-like';
+
+/** Output gathered before one write to stdout. */
+const OUTPUT_CHUNK_CHARS = 64 * 1024;
 
 interface ConsumeArguments extends ConnectionArguments {
   topic: string;
@@ -95,6 +101,7 @@ async function consume(args: ConsumeArguments): Promise<void> {
     connectTimeoutMs: Math.min(timeoutMs, 10_000),
     autoOffsetReset: args['from-beginning'] === true ? 'earliest' : 'latest',
   });
+  const admin = createAdmin({ bootstrapServers: servers, clientId: 'tidelog-cli-consumer', requestTimeoutMs: timeoutMs });
   let stopping = false;
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => (closing ??= consumer.close().catch(() => undefined));
@@ -115,6 +122,28 @@ async function consume(args: ConsumeArguments): Promise<void> {
       else stop();
     }, idleTimeoutMs);
   };
+  let count = 0;
+  let bytes = 0;
+  // Records are written together, one write per OUTPUT_CHUNK_CHARS or per pause in the input
+  // (setImmediate runs once the iterator has to wait), rather than one write per record.
+  let output = '';
+  let flushScheduled = false;
+  let drained: Promise<void> | undefined;
+  const flush = (): void => {
+    flushScheduled = false;
+    if (output.length === 0) return;
+    const waiting = writeOut(output);
+    output = '';
+    if (waiting !== undefined) {
+      drained = waiting.then(() => {
+        drained = undefined;
+      });
+    }
+  };
+  const watch = new BrokerWatch(admin, args.topic, servers, timeoutMs, stop);
+  // Records printed on the terminal would run into the status line: progress only when stdout
+  // goes elsewhere (a file, a pipe) and stderr is a terminal.
+  const progress = new ProgressLine(`consume ${args.topic}`, () => ({ records: count, bytes, lagRecords: watch.lagOf(consumer) }), { onlyIf: process.stdout.isTTY !== true });
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   // A closed stdout (`| head`): stop reading, exit cleanly.
@@ -124,14 +153,8 @@ async function consume(args: ConsumeArguments): Promise<void> {
     if (args.group !== undefined) {
       consumer.subscribe([args.topic], { groupId: args.group });
     } else {
-      const admin = createAdmin({ bootstrapServers: servers, clientId: 'tidelog-cli-consumer', requestTimeoutMs: timeoutMs });
-      let partitions: number[];
-      try {
-        const [description] = await admin.describeTopics([args.topic]);
-        partitions = (description?.partitions ?? []).map((p) => p.partition).sort((a, b) => a - b);
-      } finally {
-        await admin.close().catch(() => undefined);
-      }
+      const [description] = await admin.describeTopics([args.topic]);
+      let partitions = (description?.partitions ?? []).map((p) => p.partition).sort((a, b) => a - b);
       if (partition !== undefined) {
         if (!partitions.includes(partition)) throw new CliUsageError(`--partition ${partition}: topic ${args.topic} has partitions 0..${partitions.length - 1}`);
         partitions = [partition];
@@ -140,22 +163,104 @@ async function consume(args: ConsumeArguments): Promise<void> {
       consumer.assign(assignment);
       if (timestamp !== undefined) await consumer.seekToTimestamp(timestamp);
     }
-    let count = 0;
+    watch.start();
+    progress.start();
     if (!stopping) {
       armIdle();
       for await (const record of consumer.records()) {
-        const waiting = writeOut(formatRecord(record, format));
-        if (waiting !== undefined) await waiting;
+        output += formatRecord(record, format);
+        if (output.length >= OUTPUT_CHUNK_CHARS) flush();
+        else if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flush);
+        }
+        if (drained !== undefined) await drained;
         count++;
+        bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
         armIdle();
         if (stopping || (maxMessages !== undefined && count >= maxMessages)) break;
       }
     }
   } finally {
+    flush();
     if (idleTimer !== null) clearTimeout(idleTimer);
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
+    progress.stop();
+    watch.stop();
     await close();
+    await admin.close().catch(() => undefined);
     process.stdout.removeListener('error', onStdoutError);
+  }
+  if (watch.failure !== null) throw watch.failure;
+}
+
+/** How often the broker is asked for the log end offsets (liveness, and lag for the progress line). */
+const WATCH_INTERVAL_MS = 2_000;
+
+/**
+ * The consumer retries a broker that went away for as long as it runs (a consumer should ride out
+ * a restart). The CLI must end instead: every WATCH_INTERVAL_MS this asks for the topic's log end
+ * offsets, and when the admin client (which retries within --timeout-ms) still cannot reach a
+ * broker, the run stops with a clear error. The answers also give the lag for the progress line.
+ */
+class BrokerWatch {
+  failure: Error | null = null;
+  private endOffsets = new Map<number, bigint>();
+  private timer: NodeJS.Timeout | null = null;
+  private started = false;
+  private stopped = false;
+
+  constructor(
+    private readonly admin: Admin,
+    private readonly topic: string,
+    private readonly servers: readonly string[],
+    private readonly timeoutMs: number,
+    private readonly onLost: () => void,
+  ) {}
+
+  /** Asks at once (the progress line shows the lag from the start), then every WATCH_INTERVAL_MS. */
+  start(): void {
+    if (this.stopped || this.started) return;
+    this.started = true;
+    void this.probe();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Records between the consumer's positions and the last known log ends; null before any answer. */
+  lagOf(consumer: Consumer): number | null {
+    if (this.endOffsets.size === 0) return null;
+    let lag = 0n;
+    for (const { topic, partition } of consumer.assignment()) {
+      const end = topic === this.topic ? this.endOffsets.get(partition) : undefined;
+      const position = consumer.position(topic, partition);
+      if (end === undefined || position === null) return null;
+      if (end > position) lag += end - position;
+    }
+    return Number(lag);
+  }
+
+  private async probe(): Promise<void> {
+    this.timer = null;
+    try {
+      const offsets = await this.admin.listOffsets(this.topic, 'latest');
+      this.endOffsets = new Map(offsets.map((p) => [p.partition, p.offset]));
+    } catch (error) {
+      if (this.stopped) return;
+      if (error instanceof KafkaConnectionError || error instanceof KafkaRequestTimeoutError) {
+        // The admin client lists every failed attempt; the first says what happened.
+        const cause = messageOf(error).split('\n')[0]!.split('; ')[0]!;
+        this.failure = new Error(`the broker went away (${this.servers.join(',')}): still unreachable after retrying for ${this.timeoutMs} ms: ${cause}`);
+        this.onLost();
+        return;
+      }
+      // Anything else (the topic not there yet, a leader moving) is not the broker going away.
+    }
+    if (!this.stopped) this.timer = setTimeout(() => void this.probe(), WATCH_INTERVAL_MS);
   }
 }

@@ -1,8 +1,10 @@
 // `tidelog inspect dump <file.log> [--json] [--records]` and
-// `tidelog inspect verify <partition-dir> [--json] [--allow-offset-gaps]`: read-only views of the
-// files segments/ writes. The checking lives in verifyPartition.ts; this module parses arguments
-// and formats. Exit codes: 0 all valid, 1 anything corrupt or torn (or a path that is missing or
-// of the wrong kind), 2 bad usage (yargs, through main.ts).
+// `tidelog inspect verify <dir> [--json] [--allow-offset-gaps]`: read-only views of the files
+// segments/ writes. The checking lives in engine/verify/partitionVerifier.ts and runs on worker
+// threads (one task per partition directory: a data directory's partitions are checked in
+// parallel); this module parses arguments and formats. Exit codes: 0 all valid, 1 anything
+// corrupt or torn (or a path that is missing or of the wrong kind), 2 bad usage (yargs, through
+// main.ts).
 //
 // Byte values (record keys, values, header values) are shown as UTF-8 when they decode as UTF-8
 // without control characters, else as base64, and always say which: `utf8:"text"` / `base64:AAE=`
@@ -11,7 +13,7 @@ import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { UnsupportedCompressionError, compressionName } from '../segments/compression.js';
+import { CorruptCompressionError, UnsupportedCompressionError, compressionName } from '../segments/compression.js';
 import {
   ATTRIBUTE_CONTROL,
   ATTRIBUTE_DELETE_HORIZON,
@@ -25,8 +27,10 @@ import {
   type DecodedRecord,
 } from '../segments/recordBatch.js';
 import { parseSegmentFileName } from '../segments/segmentNames.js';
+import { streamLogger } from '../engine/logger.js';
+import { VerifyPathError as InspectPathError, errorMessage, partitionDirectoriesIn, scanSegmentFile, type VerifyReport } from '../engine/verify/partitionVerifier.js';
+import { WorkerPool, defaultWorkerThreads } from '../engine/workers/workerPool.js';
 import type { CommandOutcome } from './main.js';
-import { InspectPathError, errorMessage, scanSegmentFile, verifyPartitionDir, type VerifyReport } from './verifyPartition.js';
 
 /** Mirrors EXIT_FAILURE in main.ts; imported by value it would make a cycle main.ts -> here -> main.ts. */
 const EXIT_FAILURE = 1;
@@ -34,6 +38,8 @@ const EXIT_FAILURE = 1;
 const TEXT_VALUE_MAX_CHARS = 200;
 /** Largest millisecond value a JS Date can show. */
 const MAX_DATE_MS = 8.64e15;
+/** A partition's verification may take this long (a slow disk, terabytes): far past any real run. */
+const VERIFY_TASK_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
 interface DumpArguments {
   file: string;
@@ -84,18 +90,24 @@ function dumpCommand(outcome: CommandOutcome): CommandModule<object, DumpArgumen
 function verifyCommand(outcome: CommandOutcome): CommandModule<object, VerifyArguments> {
   return {
     command: 'verify <dir>',
-    describe: 'check every batch, offset and index of a partition directory; exit 1 if anything is corrupt',
+    describe: 'check every batch, offset and index of a partition directory (or of every partition under a data directory); exit 1 if anything is corrupt',
     builder: (argv: Argv<object>): Argv<VerifyArguments> =>
       argv
-        .positional('dir', { type: 'string', demandOption: true, describe: 'a partition directory, e.g. <data-dir>/orders-0' })
+        .positional('dir', { type: 'string', demandOption: true, describe: 'a partition directory, e.g. <data-dir>/orders-0, or a directory of them, e.g. <data-dir>' })
         .option('json', { type: 'boolean', default: false, describe: 'print the report as one JSON document' })
         .option('allow-offset-gaps', { type: 'boolean', default: false, describe: 'accept gaps between offsets (compacted topics)' }),
     handler: async (args) => {
       if (typeof args.dir !== 'string') return; // a usage error already recorded; see dump
       await reportingPathErrors(outcome, async () => {
-        const report = await verifyPartitionDir(args.dir, { allowOffsetGaps: args['allow-offset-gaps'] });
-        await writeOut(args.json ? JSON.stringify(report, null, 2) + '\n' : formatVerifyReport(report));
-        if (report.problems.length > 0 || report.problemsNotListed > 0) outcome.exitCode = EXIT_FAILURE;
+        const partitionDirs = await partitionDirectoriesIn(args.dir);
+        const reports = await verifyOnWorkers(partitionDirs, args['allow-offset-gaps']);
+        if (partitionDirs.length === 1 && partitionDirs[0] === args.dir) {
+          // A partition directory: the report as it always was.
+          await writeOut(args.json ? JSON.stringify(reports[0], null, 2) + '\n' : formatVerifyReport(reports[0]!));
+        } else {
+          await writeOut(args.json ? JSON.stringify({ dir: args.dir, partitions: reports }, null, 2) + '\n' : formatVerifyReports(args.dir, reports));
+        }
+        if (reports.some((report) => problemCount(report) > 0)) outcome.exitCode = EXIT_FAILURE;
       });
     },
   };
@@ -331,7 +343,9 @@ async function dumpSegment(path: string, options: { json: boolean; records: bool
           records = decodeRecords(item.bytes, 0);
         } catch (error) {
           batch.recordsNotDecoded = errorMessage(error);
-          if (!(error instanceof UnsupportedCompressionError)) {
+          // A compressed area that does not decompress holds the producer's bytes as sent, intact
+          // on disk (the CRC passed): noted on the batch line, not a storage problem.
+          if (!(error instanceof UnsupportedCompressionError) && !(error instanceof CorruptCompressionError)) {
             // CRC-valid bytes that do not decode: written that way, so a real problem, but the
             // batch boundaries are sound and the dump goes on.
             const problem = { position: item.position, baseOffset: item.header.baseOffset, problem: 'bad-records', detail: errorMessage(error) };
@@ -355,6 +369,40 @@ async function dumpSegment(path: string, options: { json: boolean; records: bool
 
 // ---------------------------------------------------------------------------------------------
 // verify
+
+/** One verifySegments task per partition directory, in parallel on a pool sized for them; reports in the order given. */
+async function verifyOnWorkers(partitionDirs: readonly string[], allowOffsetGaps: boolean): Promise<VerifyReport[]> {
+  const pool = new WorkerPool({
+    threads: Math.min(partitionDirs.length, defaultWorkerThreads()),
+    maxQueue: partitionDirs.length,
+    taskTimeoutMs: VERIFY_TASK_TIMEOUT_MS,
+    logger: streamLogger(),
+  });
+  try {
+    const settled = await Promise.allSettled(partitionDirs.map((dir) => pool.run('verifySegments', { dir, allowOffsetGaps }, { label: `verify ${dir}` })));
+    return settled.map((outcome) => {
+      if (outcome.status === 'rejected') throw outcome.reason;
+      return outcome.value;
+    });
+  } finally {
+    await pool.close();
+  }
+}
+
+function problemCount(report: VerifyReport): number {
+  return report.problems.length + report.problemsNotListed;
+}
+
+/** Each partition's report as for one partition, then a line for all of them. */
+function formatVerifyReports(dir: string, reports: readonly VerifyReport[]): string {
+  let text = '';
+  for (const report of reports) text += formatVerifyReport(report) + '\n';
+  const total = reports.reduce((sum, report) => sum + problemCount(report), 0);
+  const corrupt = reports.filter((report) => problemCount(report) > 0).length;
+  const partitions = `${reports.length} partition${reports.length === 1 ? '' : 's'}`;
+  text += total === 0 ? `OK: ${partitions} under ${dir}, no problems\n` : `CORRUPT: ${total} problem${total === 1 ? '' : 's'} in ${corrupt} of ${partitions} under ${dir}\n`;
+  return text;
+}
 
 function formatVerifyReport(report: VerifyReport): string {
   let text = '';

@@ -4,8 +4,10 @@ import yargs from 'yargs';
 import { benchCommand } from './benchCommand.js';
 import { brokerCommand } from './brokerCommand.js';
 import { consumeCommand } from './consumeCommand.js';
+import { groupsCommand } from './groupsCommand.js';
 import { inspectCommand } from './inspectCommand.js';
 import { produceCommand } from './produceCommand.js';
+import { replayCommand } from './replayCommand.js';
 import { topicsCommand } from './topicsCommand.js';
 
 export const EXIT_OK = 0;
@@ -33,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
     .command(topicsCommand(outcome))
     .command(produceCommand(outcome))
     .command(consumeCommand(outcome))
+    .command(replayCommand(outcome))
+    .command(groupsCommand(outcome))
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .help()

@@ -10,13 +10,16 @@
 // its line number and skipped (--on-error skip, the default) or ends the command with exit 1
 // before anything after it is sent (--on-error fail; lines before it are still delivered).
 //
-// Lines are sent in chunks, a bounded number in flight. Exit 0 once every record is acknowledged
-// (per --acks); a failed send exits 1. A one-line summary goes to stderr.
+// Lines are sent in chunks, a bounded number in flight; a chunk waits at most --linger-ms for more
+// lines, so a slow stream is sent as it comes. Exit 0 once every record is acknowledged (per
+// --acks); a failed send (the broker gone for --timeout-ms, retries included) exits 1 at once, even
+// while stdin stays open. A one-line summary goes to stderr; on a terminal, a progress line too.
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Argv, CommandModule } from 'yargs';
 import { createProducer, type Acks, type Producer, type ProducerRecord } from '../client/index.js';
 import type { CommandOutcome } from './main.js';
+import { ProgressLine } from './progress.js';
 import { CliUsageError, EXIT_FAILURE, bootstrapServers, checkTimeout, messageOf, parsePairs, runHandler, withConnectionOptions, type ConnectionArguments } from './topicsCommand.js';
 
 /** Records per send() call. */
@@ -131,31 +134,60 @@ async function produce(args: ProduceArguments, outcome: CommandOutcome): Promise
     connectTimeoutMs: Math.min(timeoutMs, 10_000),
   });
   let sent = 0;
+  let sentBytes = 0;
   let skipped = 0;
   let failure: Error | null = null;
-  const inFlight: Array<Promise<void>> = [];
-  const sendChunk = (chunk: ProducerRecord[]): void => {
-    const promise = producer.send(args.topic, chunk).then(
+  // Rejected by the first failed send, so that waiting for more input ends at once (stdin may
+  // stay open long after the broker went away).
+  let reportSendFailure: (error: Error) => void = () => undefined;
+  const sendFailed = new Promise<never>((_, reject) => {
+    reportSendFailure = reject;
+  });
+  sendFailed.catch(() => undefined);
+  const inFlight = new Set<Promise<void>>();
+  // Not while a person types the records: the redraws would run over the echoed line.
+  const progress = new ProgressLine(`produce ${args.topic}`, () => ({ records: sent, bytes: sentBytes }), { onlyIf: input !== process.stdin || process.stdin.isTTY !== true });
+  const sendChunk = (records: ProducerRecord[], bytes: number): void => {
+    const promise = producer.send(args.topic, records).then(
       () => {
-        sent += chunk.length;
+        sent += records.length;
+        sentBytes += bytes;
       },
       (error: unknown) => {
         failure ??= error instanceof Error ? error : new Error(String(error));
+        reportSendFailure(failure);
       },
     );
-    inFlight.push(promise);
+    inFlight.add(promise);
+    void promise.finally(() => inFlight.delete(promise));
+  };
+
+  // The chunk being filled: sent when full, or lingerMs after its first record so that a slow
+  // stream (a terminal, `tail -f`) is sent as it comes rather than when 512 lines piled up.
+  let chunk: ProducerRecord[] = [];
+  let chunkBytes = 0;
+  let lingerTimer: NodeJS.Timeout | null = null;
+  const sendPending = (): void => {
+    if (lingerTimer !== null) clearTimeout(lingerTimer);
+    lingerTimer = null;
+    if (chunk.length === 0) return;
+    sendChunk(chunk, chunkBytes);
+    chunk = [];
+    chunkBytes = 0;
   };
 
   // Created once connected: lines (and the end) emitted before the loop starts would be lost.
   let lines: ReturnType<typeof createInterface> | null = null;
   let lineNumber = 0;
-  let chunk: ProducerRecord[] = [];
+  let stopped = false;
   try {
     // Fail early (broker down) rather than after reading all of the input.
     await Promise.race([producer.connect(), opened]);
+    progress.start();
     lines = createInterface({ input, crlfDelay: Infinity });
     const reading = (async () => {
       for await (const rawLine of lines!) {
+        if (stopped) break;
         lineNumber++;
         const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
         let record: ProducerRecord;
@@ -174,31 +206,36 @@ async function produce(args: ProduceArguments, outcome: CommandOutcome): Promise
           if (!(error instanceof MalformedLineError)) throw error;
           if (failOnMalformed) throw error;
           skipped++;
-          process.stderr.write(`tidelog produce: skipped ${error.message}\n`);
+          progress.print(`tidelog produce: skipped ${error.message}\n`);
           continue;
         }
         if (headers !== undefined) record.headers = headers;
         chunk.push(record);
-        if (chunk.length >= CHUNK_RECORDS) {
-          sendChunk(chunk);
-          chunk = [];
-          while (inFlight.length >= MAX_CHUNKS_IN_FLIGHT) await inFlight.shift();
-          if (failure !== null) throw failure;
-        }
+        // Counted only for the progress line: a TTY is a person watching, not a benchmark.
+        if (progress.enabled) chunkBytes += Buffer.byteLength(line);
+        if (chunk.length >= CHUNK_RECORDS) sendPending();
+        else lingerTimer ??= setTimeout(sendPending, lingerMs);
+        while (inFlight.size >= MAX_CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
+        if (failure !== null) throw failure;
       }
     })();
-    await Promise.race([reading, opened]);
+    // Settled here, or ignored once the race below has moved on (it must never be unhandled).
+    reading.catch(() => undefined);
+    await Promise.race([reading, opened, sendFailed]);
     // Records read before a malformed line (--on-error fail) are sent in any case (below).
   } catch (error) {
     failure ??= error instanceof Error ? error : new Error(String(error));
+    stopped = true;
     lines?.close();
-    if (input !== process.stdin) input.destroy();
+    input.destroy();
   }
-  if (chunk.length > 0 && !(failure instanceof Error && !(failure instanceof MalformedLineError))) sendChunk(chunk);
-  await Promise.all(inFlight);
+  if (!(failure instanceof Error && !(failure instanceof MalformedLineError))) sendPending();
+  if (lingerTimer !== null) clearTimeout(lingerTimer);
+  while (inFlight.size > 0) await Promise.all(inFlight);
   await producer.close().catch((error: unknown) => {
     failure ??= error instanceof Error ? error : new Error(String(error));
   });
+  progress.stop();
   const summary = `${sent} record${sent === 1 ? '' : 's'} sent to ${args.topic}${skipped > 0 ? `, ${skipped} malformed line${skipped === 1 ? '' : 's'} skipped` : ''}`;
   if (failure !== null) {
     const error: Error = failure;

@@ -1,25 +1,44 @@
 // Partition assignors of the classic consumer group protocol ("consumer" protocol type). The group
 // leader decodes every member's subscription (int16 version + ConsumerProtocolSubscription), runs
 // the assignor the coordinator chose, and sends each member its ConsumerProtocolAssignment bytes
-// (int16 version + body) in SyncGroup. The names are Kafka's ('range', 'roundrobin'), so members
-// of other clients (the Java client, librdkafka) that list the same assignor share a group with
-// ours. Eager protocol only: cooperative-sticky is not implemented.
+// (int16 version + body) in SyncGroup. The names are Kafka's ('range', 'roundrobin',
+// 'cooperative-sticky'), so members of other clients (the Java client, librdkafka) that list the
+// same assignor share a group with ours.
+//
+// Rebalance protocol, as the Java client decides it: a member rebalances cooperatively (keeps its
+// partitions while rejoining, and says which it owns in its subscription) only when every
+// assignor it lists supports it; ['cooperative-sticky', 'range'] is eager, whichever the
+// coordinator picks, since range would hand out partitions their owners still fetch. That is
+// Kafka's upgrade path: first list both, then drop the eager one.
 import { decodeConsumerProtocolAssignment, encodeConsumerProtocolAssignment } from '../protocol/generated/consumerProtocolAssignment.js';
 import { decodeConsumerProtocolSubscription, encodeConsumerProtocolSubscription } from '../protocol/generated/consumerProtocolSubscription.js';
 import { ByteReader, ByteWriter } from '../protocol/wire.js';
 import type { TopicPartition } from './consumer.js';
 import { KafkaConfigError } from './errors.js';
+import { cooperativeStickyAssignor } from './stickyAssignor.js';
 
 /** Highest ConsumerProtocol version we read; newer ones only append fields. */
 const CONSUMER_PROTOCOL_MAX_VERSION = 3;
 /** The version we write: v0 (topics + user data) is read by every client. */
 const CONSUMER_PROTOCOL_WRITE_VERSION = 0;
+/** The version a cooperative member writes: v2 adds owned partitions (v1) and their generation. */
+const CONSUMER_PROTOCOL_OWNERSHIP_VERSION = 2;
 
 export interface MemberSubscription {
   memberId: string;
   topics: readonly string[];
   userData?: Buffer | null;
+  /** Partitions the member holds while it rejoins (subscription v1+; absent: none). */
+  ownedPartitions?: readonly TopicPartition[];
+  /** The generation ownedPartitions belong to (subscription v2+; absent: unknown). */
+  generationId?: number;
 }
+
+/**
+ * eager: every member gives up all its partitions before rejoining. cooperative (KIP-429): members
+ * keep theirs; the assignor never gives a partition to a member while another still owns it.
+ */
+export type RebalanceProtocol = 'eager' | 'cooperative';
 
 /** memberId -> topic -> partitions (ascending). Every member appears, possibly with nothing. */
 export type GroupAssignment = Map<string, Map<string, number[]>>;
@@ -27,6 +46,8 @@ export type GroupAssignment = Map<string, Map<string, number[]>>;
 export interface Assignor {
   /** The protocol name sent in JoinGroup. */
   readonly name: string;
+  /** Rebalance protocols it supports. Default ['eager']. */
+  readonly supportedProtocols?: readonly RebalanceProtocol[];
   /**
    * Assigns the partitions of the subscribed topics; `partitionCounts` holds the partition count of
    * every topic some member subscribes to and that exists (others are skipped).
@@ -34,7 +55,7 @@ export interface Assignor {
   assign(members: readonly MemberSubscription[], partitionCounts: ReadonlyMap<string, number>): GroupAssignment;
 }
 
-export type AssignorName = 'range' | 'roundrobin';
+export type AssignorName = 'range' | 'roundrobin' | 'cooperative-sticky';
 
 function emptyAssignment(members: readonly MemberSubscription[]): GroupAssignment {
   const out: GroupAssignment = new Map();
@@ -106,16 +127,23 @@ export const roundRobinAssignor: Assignor = {
   },
 };
 
-export const BUILTIN_ASSIGNORS: Readonly<Record<AssignorName, Assignor>> = { range: rangeAssignor, roundrobin: roundRobinAssignor };
+export const BUILTIN_ASSIGNORS: Readonly<Record<AssignorName, Assignor>> = { range: rangeAssignor, roundrobin: roundRobinAssignor, 'cooperative-sticky': cooperativeStickyAssignor };
+
+const BUILTIN_NAMES = "'range', 'roundrobin', 'cooperative-sticky'";
+const PROTOCOLS: ReadonlySet<string> = new Set<RebalanceProtocol>(['eager', 'cooperative']);
 
 /** Assignors by name or object, checked (known names, no duplicates, at least one). */
 export function resolveAssignors(list: ReadonlyArray<AssignorName | Assignor>): Assignor[] {
-  if (!Array.isArray(list) || list.length === 0) throw new KafkaConfigError("assignors must be a non-empty array of 'range', 'roundrobin' or Assignor objects");
+  if (!Array.isArray(list) || list.length === 0) throw new KafkaConfigError(`assignors must be a non-empty array of ${BUILTIN_NAMES} or Assignor objects`);
   const out: Assignor[] = [];
   for (const entry of list) {
-    const assignor = typeof entry === 'string' ? BUILTIN_ASSIGNORS[entry as AssignorName] : entry;
-    if (assignor === undefined || typeof assignor.name !== 'string' || typeof assignor.assign !== 'function') {
-      throw new KafkaConfigError(`unknown assignor ${JSON.stringify(entry)}: expected 'range', 'roundrobin' or an Assignor object`);
+    const assignor = typeof entry === 'string' ? (Object.hasOwn(BUILTIN_ASSIGNORS, entry) ? BUILTIN_ASSIGNORS[entry as AssignorName] : undefined) : entry;
+    if (assignor === undefined || assignor === null || typeof assignor.name !== 'string' || typeof assignor.assign !== 'function') {
+      throw new KafkaConfigError(`unknown assignor ${JSON.stringify(entry)}: expected ${BUILTIN_NAMES} or an Assignor object`);
+    }
+    const protocols = assignor.supportedProtocols ?? ['eager'];
+    if (!Array.isArray(protocols) || protocols.length === 0 || protocols.some((p) => !PROTOCOLS.has(p))) {
+      throw new KafkaConfigError(`assignor ${assignor.name}: supportedProtocols must be a non-empty array of 'eager' and 'cooperative'`);
     }
     if (out.some((known) => known.name === assignor.name)) throw new KafkaConfigError(`assignor ${assignor.name} is listed twice`);
     out.push(assignor);
@@ -123,23 +151,69 @@ export function resolveAssignors(list: ReadonlyArray<AssignorName | Assignor>): 
   return out;
 }
 
+/** The protocol a member with these assignors rebalances by: cooperative only if all support it. */
+export function rebalanceProtocolOf(assignors: readonly Assignor[]): RebalanceProtocol {
+  const cooperative = assignors.length > 0 && assignors.every((assignor) => (assignor.supportedProtocols ?? ['eager']).includes('cooperative'));
+  return cooperative ? 'cooperative' : 'eager';
+}
+
 // ---------------------------------------------------------------------------------------------
 // ConsumerProtocol bytes
 
-export function encodeSubscription(topics: readonly string[], userData: Buffer | null = null): Buffer {
+/** What a cooperative member owns while it rejoins, and the generation that gave it. */
+export interface Ownership {
+  ownedPartitions: readonly TopicPartition[];
+  generationId: number;
+}
+
+/** v0 (topics, user data), or v2 (and owned partitions, generation) when `ownership` is given. */
+export function encodeSubscription(topics: readonly string[], userData: Buffer | null = null, ownership?: Ownership): Buffer {
   const writer = new ByteWriter();
-  writer.writeInt16(CONSUMER_PROTOCOL_WRITE_VERSION);
-  encodeConsumerProtocolSubscription(writer, CONSUMER_PROTOCOL_WRITE_VERSION, { topics: [...topics], userData });
+  if (ownership === undefined) {
+    writer.writeInt16(CONSUMER_PROTOCOL_WRITE_VERSION);
+    encodeConsumerProtocolSubscription(writer, CONSUMER_PROTOCOL_WRITE_VERSION, { topics: [...topics], userData });
+    return writer.toBuffer();
+  }
+  writer.writeInt16(CONSUMER_PROTOCOL_OWNERSHIP_VERSION);
+  encodeConsumerProtocolSubscription(writer, CONSUMER_PROTOCOL_OWNERSHIP_VERSION, {
+    topics: [...topics],
+    userData,
+    ownedPartitions: groupByTopic(ownership.ownedPartitions).map(([topic, partitions]) => ({ topic, partitions })),
+    generationId: ownership.generationId,
+  });
   return writer.toBuffer();
 }
 
+export interface DecodedSubscription {
+  topics: string[];
+  userData: Buffer | null;
+  /** Present from v1 on. */
+  ownedPartitions?: TopicPartition[];
+  /** Present from v2 on. */
+  generationId?: number;
+}
+
 /** A member's JoinGroup metadata; throws on bytes that are not a consumer subscription. */
-export function decodeSubscription(metadata: Buffer): { topics: string[]; userData: Buffer | null } {
+export function decodeSubscription(metadata: Buffer): DecodedSubscription {
   const reader = new ByteReader(metadata);
   const version = reader.readInt16();
   if (version < 0) throw new KafkaConfigError(`bad consumer subscription version ${version}`);
   const decoded = decodeConsumerProtocolSubscription(reader, Math.min(version, CONSUMER_PROTOCOL_MAX_VERSION));
-  return { topics: decoded.topics, userData: decoded.userData };
+  const out: DecodedSubscription = { topics: decoded.topics, userData: decoded.userData };
+  if (version >= 1) out.ownedPartitions = (decoded.ownedPartitions ?? []).flatMap((entry) => entry.partitions.map((partition) => ({ topic: entry.topic, partition })));
+  if (version >= 2 && decoded.generationId !== undefined) out.generationId = decoded.generationId;
+  return out;
+}
+
+/** [topic, ascending partitions] sorted by topic. */
+function groupByTopic(partitions: readonly TopicPartition[]): Array<[string, number[]]> {
+  const byTopic = new Map<string, number[]>();
+  for (const tp of partitions) {
+    let list = byTopic.get(tp.topic);
+    if (list === undefined) byTopic.set(tp.topic, (list = []));
+    list.push(tp.partition);
+  }
+  return [...byTopic].sort(([a], [b]) => compareIds(a, b)).map(([topic, list]) => [topic, list.sort((x, y) => x - y)]);
 }
 
 export function encodeAssignment(topics: ReadonlyMap<string, readonly number[]>, userData: Buffer | null = null): Buffer {

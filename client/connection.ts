@@ -11,9 +11,13 @@
 // encoded into a ByteWriter from a small pool; its chunks (record batches passed through
 // uncopied) go to the socket in one corked write, and the writer returns to the pool in the
 // write callback, when the socket no longer needs its bytes.
+//
+// Reading: the socket reads into buffers we hand it (net's `onread`), so a big response (an 8 MiB
+// Fetch) is read by the kernel straight into its own frame buffer: no 64 KiB chunk per read and
+// no copy to join the chunks. Small frames are copied out of a reused read buffer.
 import { connect, type Socket } from 'node:net';
 import { ErrorCode } from '../protocol/errors.js';
-import { DEFAULT_MAX_FRAME_BYTES, FrameReader, beginFrame, endFrame } from '../protocol/frame.js';
+import { DEFAULT_MAX_FRAME_BYTES, FRAME_SIZE_BYTES, beginFrame, endFrame } from '../protocol/frame.js';
 import { apiSchema } from '../protocol/generated/apiSchemas.js';
 import { encodeApiVersionsRequest } from '../protocol/generated/apiVersionsRequest.js';
 import { decodeApiVersionsResponse, type ApiVersionsResponse } from '../protocol/generated/apiVersionsResponse.js';
@@ -45,6 +49,8 @@ export const DEFAULT_MAX_IN_FLIGHT_REQUESTS = 16;
 const WRITER_POOL_SIZE = 32;
 const MAX_IN_FLIGHT_LIMIT = 1024;
 const CLOSE_TIMEOUT_MS = 5_000;
+/** The reused buffer socket reads go to between frames and for small frames. */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 export interface ConnectionOptions {
   host: string;
@@ -89,7 +95,6 @@ export class BrokerConnection {
   private readonly clientId: string;
   private readonly requestTimeoutMs: number;
   private readonly maxInFlight: number;
-  private readonly frames: FrameReader;
   private readonly pending = new Map<number, Pending>();
   private readonly slotWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   private readonly writers: ByteWriter[] = [];
@@ -99,14 +104,13 @@ export class BrokerConnection {
   private failure: Error | null = null;
   private readonly closedPromise: Promise<void>;
 
-  private constructor(private readonly socket: Socket, options: ConnectionOptions) {
+  private constructor(private readonly socket: Socket, private readonly frames: FrameAssembler, options: ConnectionOptions) {
     this.host = options.host;
     this.port = options.port;
     this.clientId = options.clientId ?? 'tidelog-client';
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.maxInFlight = options.maxInFlightRequests ?? DEFAULT_MAX_IN_FLIGHT_REQUESTS;
-    this.frames = new FrameReader(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    frames.listen((frame) => this.onFrame(frame), (error) => this.destroy(new KafkaConnectionError(`bad frame from ${this.address}: ${error.message}`, { cause: error })));
     socket.on('error', (error) => this.fail(new KafkaConnectionError(`connection to ${this.address} failed: ${error.message}`, { cause: error })));
     this.closedPromise = new Promise<void>((resolve) => {
       socket.once('close', () => {
@@ -120,7 +124,14 @@ export class BrokerConnection {
   static async connect(options: ConnectionOptions): Promise<BrokerConnection> {
     validateOptions(options);
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const socket = connect({ host: options.host, port: options.port, noDelay: true });
+    const frames = new FrameAssembler(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    const socket = connect({
+      host: options.host,
+      port: options.port,
+      noDelay: true,
+      // Reading never pauses (true): what arrives is bounded by the requests in flight.
+      onread: { buffer: () => frames.readBuffer(), callback: (bytes: number, buffer: Uint8Array) => (frames.received(bytes, buffer), true) },
+    });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.destroy();
@@ -136,7 +147,7 @@ export class BrokerConnection {
         reject(new KafkaConnectionError(`connecting to ${options.host}:${options.port} failed: ${error.message}`, { cause: error }));
       });
     });
-    const connection = new BrokerConnection(socket, options);
+    const connection = new BrokerConnection(socket, frames, options);
     try {
       await connection.negotiate(options.requiredApis ?? []);
     } catch (error) {
@@ -328,44 +339,34 @@ export class BrokerConnection {
     return promise;
   }
 
-  private onData(chunk: Buffer): void {
-    this.frames.push(chunk);
-    for (;;) {
-      let frame: Buffer | undefined;
-      try {
-        frame = this.frames.next();
-      } catch (error) {
-        this.destroy(new KafkaConnectionError(`bad frame from ${this.address}: ${(error as Error).message}`, { cause: error }));
-        return;
-      }
-      if (frame === undefined) return;
-      if (frame.length < 4) {
-        this.destroy(new KafkaConnectionError(`a ${frame.length}-byte frame from ${this.address}`));
-        return;
-      }
-      const correlationId = frame.readInt32BE(0);
-      const entry = this.pending.get(correlationId);
-      if (entry === undefined) continue; // answered after its timeout: dropped
-      this.pending.delete(correlationId);
-      if (entry.timer !== null) clearTimeout(entry.timer);
-      this.releaseSlot();
-      let value: unknown;
-      try {
-        const reader = new ByteReader(frame);
-        readResponseHeader(reader, responseHeaderVersion(entry.apiKey, entry.apiVersion));
-        value = entry.decode(reader, entry.apiVersion);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        entry.reject(new KafkaConnectionError(`undecodable ${apiSchema(entry.apiKey)?.name ?? entry.apiKey} v${entry.apiVersion} response from ${this.address}: ${message}`, { cause: error }));
-        continue;
-      }
-      entry.resolve(value);
+  private onFrame(frame: Buffer): void {
+    if (frame.length < 4) {
+      this.destroy(new KafkaConnectionError(`a ${frame.length}-byte frame from ${this.address}`));
+      return;
     }
+    const correlationId = frame.readInt32BE(0);
+    const entry = this.pending.get(correlationId);
+    if (entry === undefined) return; // answered after its timeout: dropped
+    this.pending.delete(correlationId);
+    if (entry.timer !== null) clearTimeout(entry.timer);
+    this.releaseSlot();
+    let value: unknown;
+    try {
+      const reader = new ByteReader(frame);
+      readResponseHeader(reader, responseHeaderVersion(entry.apiKey, entry.apiVersion));
+      value = entry.decode(reader, entry.apiVersion);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      entry.reject(new KafkaConnectionError(`undecodable ${apiSchema(entry.apiKey)?.name ?? entry.apiKey} v${entry.apiVersion} response from ${this.address}: ${message}`, { cause: error }));
+      return;
+    }
+    entry.resolve(value);
   }
 
   private fail(error: Error): void {
     if (this.failure !== null) return;
     this.failure = error;
+    this.frames.stop();
     for (const entry of this.pending.values()) {
       if (entry.timer !== null) clearTimeout(entry.timer);
       entry.reject(error);
@@ -373,6 +374,97 @@ export class BrokerConnection {
     this.pending.clear();
     this.inFlight = 0;
     for (const waiter of this.slotWaiters.splice(0)) waiter.reject(error);
+  }
+}
+
+/**
+ * Splits the bytes read from a socket into frames (int32 size, then that many bytes). The socket
+ * reads into readBuffer(): the rest of the frame being assembled when that is big (so the kernel
+ * fills the frame in place), else a reused read buffer whose frames are copied out. Every frame
+ * handed to onFrame is a buffer of its own, never a view of the reused one.
+ */
+export class FrameAssembler {
+  private onFrame: (frame: Buffer) => void = () => undefined;
+  private onError: (error: Error) => void = () => undefined;
+  private readonly reused = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private readonly sizeBytes = Buffer.alloc(FRAME_SIZE_BYTES);
+  private sizeFilled = 0;
+  /** The frame being assembled (its size known), and how much of it has arrived. */
+  private frame: Buffer | null = null;
+  private frameFilled = 0;
+  private stopped = false;
+  /** Bytes received so far, for error messages. */
+  private consumed = 0;
+
+  constructor(readonly maxFrameBytes: number) {
+    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > 0x7fffffff) {
+      throw new KafkaConfigError(`maxFrameBytes must be an integer in [1, 2^31), got ${maxFrameBytes}`);
+    }
+  }
+
+  /** Frames go to onFrame; a bad frame size goes to onError, after which nothing more is read. */
+  listen(onFrame: (frame: Buffer) => void, onError: (error: Error) => void): void {
+    this.onFrame = onFrame;
+    this.onError = onError;
+  }
+
+  /** Where the next socket read goes. */
+  readBuffer(): Buffer {
+    const frame = this.frame;
+    if (frame !== null && frame.length - this.frameFilled >= READ_BUFFER_BYTES) return frame.subarray(this.frameFilled);
+    return this.reused;
+  }
+
+  /** `bytes` were read into `buffer` (the one readBuffer() returned). */
+  received(bytes: number, buffer: Uint8Array): void {
+    if (this.stopped) return;
+    this.consumed += bytes;
+    if (buffer !== this.reused) {
+      // Read in place into the frame being assembled (never past its end: the view stops there).
+      this.frameFilled += bytes;
+      this.completeFrame();
+      return;
+    }
+    let position = 0;
+    while (position < bytes && !this.stopped) {
+      const frame = this.frame;
+      if (frame !== null) {
+        const n = Math.min(bytes - position, frame.length - this.frameFilled);
+        this.reused.copy(frame, this.frameFilled, position, position + n);
+        this.frameFilled += n;
+        position += n;
+        this.completeFrame();
+        continue;
+      }
+      const n = Math.min(bytes - position, FRAME_SIZE_BYTES - this.sizeFilled);
+      this.reused.copy(this.sizeBytes, this.sizeFilled, position, position + n);
+      this.sizeFilled += n;
+      position += n;
+      if (this.sizeFilled < FRAME_SIZE_BYTES) continue;
+      this.sizeFilled = 0;
+      const size = this.sizeBytes.readInt32BE(0);
+      if (size < 0 || size > this.maxFrameBytes) {
+        this.stop();
+        this.onError(new Error(`frame size ${size} is outside [0, ${this.maxFrameBytes}] (stream byte ${this.consumed - bytes + position - FRAME_SIZE_BYTES})`));
+        return;
+      }
+      this.frame = Buffer.allocUnsafe(size);
+      this.frameFilled = 0;
+      this.completeFrame();
+    }
+  }
+
+  /** No more frames are handed out (the connection failed or closed). */
+  stop(): void {
+    this.stopped = true;
+    this.frame = null;
+  }
+
+  private completeFrame(): void {
+    const frame = this.frame;
+    if (frame === null || this.frameFilled < frame.length) return;
+    this.frame = null;
+    this.onFrame(frame);
   }
 }
 

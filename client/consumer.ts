@@ -22,6 +22,12 @@
 // before it; the partition then waits for a seek.
 //
 // Seeks bump the partition's epoch: answers and chunks of an older epoch are dropped.
+//
+// keyDeserializer/valueDeserializer (records() only; batches() stay raw) turn each non-null key and
+// value into the application's type as the record is handed out. One that throws makes the
+// iterator throw KafkaRecordDeserializationError (topic, partition, offset); the position stays at
+// that record and the partition is fetched again from there, so the user decides: seek past it
+// (offset + 1) or fix the deserializer.
 import { ErrorCode } from '../protocol/errors.js';
 import {
   decodeFetchResponse,
@@ -38,12 +44,27 @@ import { KafkaClientError, KafkaClosedError, KafkaConfigError, KafkaProtocolErro
 import { resolveAssignors, type Assignor, type AssignorName } from './assignors.js';
 import { GroupMembership } from './groupMembership.js';
 import { RecordCursor, decodeFetchedBatches, scanFetchedRecords, type ConsumerRecord, type RecordBatch } from './recordDecoder.js';
+import { deserializers, KafkaSerializationError, type Deserializer, type SerializerName } from './serializers.js';
 
 export type AutoOffsetReset = 'earliest' | 'latest' | 'none';
 export type IsolationLevel = 'read_uncommitted' | 'read_committed';
 export type OffsetInput = bigint | number;
 
-export interface ConsumerOptions {
+/** What the built-in deserializers produce. */
+interface BuiltinDeserializerOutputs {
+  bytes: Buffer;
+  string: string;
+  json: unknown;
+  msgpack: unknown;
+}
+
+/** The deserializers that produce a T: a Deserializer<T>, or a built-in one whose output is a T. */
+export type DeserializerFor<T> = Deserializer<T> | { [N in SerializerName]: BuiltinDeserializerOutputs[N] extends T ? N : never }[SerializerName];
+
+/** What records() hands out as key or value for a deserializer choice (none: the bytes). */
+export type DeserializedBy<C> = C extends Deserializer<infer T> ? T : C extends SerializerName ? BuiltinDeserializerOutputs[C] : Buffer;
+
+export interface ConsumerOptions<K = Buffer, V = Buffer> {
   bootstrapServers: readonly string[];
   clientId?: string;
   /** Fetch maxBytes (whole response). Default 50 MiB, as Kafka. */
@@ -68,6 +89,31 @@ export interface ConsumerOptions {
   retryBackoffMaxMs?: number;
   /** Check each batch's CRC-32C. Default true. */
   checkCrcs?: boolean;
+  /** How records() reads keys: 'bytes' (default: the Buffer as received), 'string', 'json', 'msgpack' or a Deserializer. Null stays null. */
+  keyDeserializer?: DeserializerFor<K>;
+  /** How records() reads values; as keyDeserializer. */
+  valueDeserializer?: DeserializerFor<V>;
+}
+
+/**
+ * A key or value its deserializer refused (a KafkaSerializationError naming where). The position
+ * stays at this record: seek to offset + 1 to skip it.
+ */
+export class KafkaRecordDeserializationError extends KafkaSerializationError {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly field: 'key' | 'value';
+
+  constructor(topic: string, partition: number, offset: number, field: 'key' | 'value', format: string, cause: unknown) {
+    const reason = cause instanceof KafkaSerializationError && cause.message.startsWith(`${cause.format}: `) ? cause.message.slice(cause.format.length + 2) : cause instanceof Error ? cause.message : String(cause);
+    super(format, `cannot read the ${field} of ${topic}-${partition} at offset ${offset}: ${reason}`);
+    this.topic = topic;
+    this.partition = partition;
+    this.offset = BigInt(offset);
+    this.field = field;
+    this.cause = cause;
+  }
 }
 
 export interface TopicPartition {
@@ -174,11 +220,20 @@ interface Chunk {
   bytes: number;
 }
 
-export function createConsumer(options: ConsumerOptions): Consumer {
-  return new Consumer(options);
+type DeserializerChoice = SerializerName | Deserializer;
+
+/**
+ * A consumer whose records() keys and values are typed by the deserializers given: Buffer by
+ * default, string for 'string', unknown for 'json' and 'msgpack', T for a Deserializer<T>.
+ */
+export function createConsumer<KC extends DeserializerChoice | undefined = undefined, VC extends DeserializerChoice | undefined = undefined>(
+  options: Omit<ConsumerOptions, 'keyDeserializer' | 'valueDeserializer'> & { keyDeserializer?: KC; valueDeserializer?: VC },
+): Consumer<DeserializedBy<KC>, DeserializedBy<VC>> {
+  // Sound: DeserializedBy<C> is by definition what C produces, so C is a DeserializerFor<DeserializedBy<C>>.
+  return new Consumer(options as ConsumerOptions<DeserializedBy<KC>, DeserializedBy<VC>>);
 }
 
-export class Consumer {
+export class Consumer<K = Buffer, V = Buffer> {
   private readonly maxBytes: number;
   private readonly maxPartitionBytes: number;
   private readonly maxWaitMs: number;
@@ -190,6 +245,9 @@ export class Consumer {
   private readonly retryBackoffMs: number;
   private readonly retryBackoffMaxMs: number;
   private readonly checkCrcs: boolean;
+  /** null: the bytes as they are (no call per record). */
+  private readonly keyDeserializer: Deserializer<K> | null;
+  private readonly valueDeserializer: Deserializer<V> | null;
   private readonly cluster: Cluster;
   private readonly partitions = new Map<string, PartitionState>();
   private readonly chunks: Chunk[] = [];
@@ -215,7 +273,7 @@ export class Consumer {
   /** Offsets committed (or fetched as committed) per partition key, to skip unchanged commits. */
   private readonly committedOffsets = new Map<string, number>();
 
-  constructor(options: ConsumerOptions) {
+  constructor(options: ConsumerOptions<K, V>) {
     this.maxBytes = checkInteger('maxBytes', options.maxBytes ?? CONSUMER_DEFAULTS.maxBytes, 1, MAX_BYTES_LIMIT);
     this.maxPartitionBytes = checkInteger('maxPartitionBytes', options.maxPartitionBytes ?? CONSUMER_DEFAULTS.maxPartitionBytes, 1, MAX_BYTES_LIMIT);
     this.maxWaitMs = checkInteger('maxWaitMs', options.maxWaitMs ?? CONSUMER_DEFAULTS.maxWaitMs, 0, MAX_WAIT_LIMIT_MS);
@@ -231,6 +289,8 @@ export class Consumer {
     this.retryBackoffMs = checkInteger('retryBackoffMs', options.retryBackoffMs ?? CONSUMER_DEFAULTS.retryBackoffMs, 0, 0x7fffffff);
     this.retryBackoffMaxMs = checkInteger('retryBackoffMaxMs', options.retryBackoffMaxMs ?? CONSUMER_DEFAULTS.retryBackoffMaxMs, this.retryBackoffMs, 0x7fffffff);
     this.checkCrcs = options.checkCrcs ?? true;
+    this.keyDeserializer = checkDeserializer('keyDeserializer', options.keyDeserializer) as Deserializer<K> | null;
+    this.valueDeserializer = checkDeserializer('valueDeserializer', options.valueDeserializer) as Deserializer<V> | null;
     this.connectTimeoutMs = options.connectTimeoutMs;
     this.clientId = options.clientId ?? 'tidelog-consumer';
     this.cluster = new Cluster({
@@ -294,8 +354,9 @@ export class Consumer {
       ...(this.connectTimeoutMs !== undefined ? { connectTimeoutMs: this.connectTimeoutMs } : {}),
       retryBackoffMs: this.retryBackoffMs,
       retryBackoffMaxMs: this.retryBackoffMaxMs,
-      onRevoke: (partitions) => this.onRevoke(partitions),
+      onRevoke: (partitions, lost) => this.onRevoke(partitions, lost),
       onAssign: (partitions) => this.onAssign(partitions),
+      beforeRejoin: () => (this.autoCommit && !this.closed ? this.commitConsumed().catch(() => undefined) : Promise.resolve()),
       onError: (error) => this.fail(error),
     });
     this.group.start();
@@ -337,19 +398,23 @@ export class Consumer {
     for (const entry of offsets) this.committedOffsets.set(keyOf(entry.topic, entry.partition), entry.offset);
   }
 
-  private async onRevoke(partitions: TopicPartition[]): Promise<void> {
-    void partitions;
-    const offsets = this.consumedPositions();
-    this.replaceAssignment([]); // nothing more is handed out from here
-    if (this.autoCommit && !this.closed) await this.commitConsumed(offsets).catch(() => undefined);
-    this.committedOffsets.clear();
+  /** Eager: every partition; cooperative: only those lost (the others keep being fetched). */
+  private async onRevoke(partitions: TopicPartition[], lost: boolean): Promise<void> {
+    const revoked = new Set(partitions.map((tp) => keyOf(tp.topic, tp.partition)));
+    const offsets = this.consumedPositions().filter((entry) => revoked.has(keyOf(entry.topic, entry.partition)));
+    // nothing more of them is handed out from here
+    this.replaceAssignment(this.assignment().filter((tp) => !revoked.has(keyOf(tp.topic, tp.partition))));
+    if (this.autoCommit && !this.closed && !lost) await this.commitConsumed(offsets).catch(() => undefined);
+    for (const key of revoked) this.committedOffsets.delete(key);
   }
 
+  /** The whole new assignment: partitions kept keep their positions, new ones start at the committed offset. */
   private async onAssign(partitions: TopicPartition[]): Promise<void> {
     if (this.closed) return;
+    const added = partitions.filter((tp) => !this.partitions.has(keyOf(tp.topic, tp.partition)));
     let committed: Map<string, number>;
     try {
-      committed = await this.group!.committed(partitions);
+      committed = await this.group!.committed(added);
     } catch {
       if (!this.closed) this.group!.requestRejoin(); // no starting positions: try again
       return;
@@ -454,8 +519,8 @@ export class Consumer {
   }
 
   /** Records of every assigned, unpaused partition, in fetch order (per partition: offset order). */
-  records(options: IterateOptions = {}): AsyncIterableIterator<ConsumerRecord> {
-    return new RecordIterator(this, options.idleTimeoutMs);
+  records(options: IterateOptions = {}): AsyncIterableIterator<ConsumerRecord<K, V>> {
+    return new RecordIterator<K, V>(this, options.idleTimeoutMs, this.keyDeserializer, this.valueDeserializer);
   }
 
   /** Batches (records not materialised; read them with a RecordCursor or batchRecords()). */
@@ -926,7 +991,7 @@ class ChunkWalker {
   private batchIndex = 0;
   private pendingError: Error | null = null;
 
-  constructor(private readonly consumer: Consumer) {}
+  constructor(private readonly consumer: Consumer<unknown, unknown>) {}
 
   nextBatch(): RecordBatch | undefined {
     return this.batches[this.batchIndex++];
@@ -971,28 +1036,64 @@ class ChunkWalker {
   }
 }
 
-class RecordIterator implements AsyncIterableIterator<ConsumerRecord> {
+const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true });
+
+/**
+ * One record per next(). The fast path (the next record of the batch being read, its partition
+ * not sought, paused or unassigned meanwhile: same epoch) costs a cursor step, the record object
+ * and one resolved promise; everything else (next batch, next chunk, waiting, yielding to the
+ * event loop) is in nextGeneral.
+ */
+class RecordIterator<K, V> implements AsyncIterableIterator<ConsumerRecord<K, V>> {
   private readonly cursor = new RecordCursor();
   private readonly walker: ChunkWalker;
-  private sinceYield = 0;
-  private inBatch = false;
+  /** The partition of the batch the cursor reads, and the epoch of its chunk; null between batches. */
+  private state: PartitionState | null = null;
+  private epoch = 0;
+  private untilYield = YIELD_EVERY_RECORDS;
   private done = false;
+  private readonly deserializing: boolean;
 
-  constructor(private readonly consumer: Consumer, private readonly idleTimeoutMs: number | undefined) {
+  constructor(
+    private readonly consumer: Consumer<unknown, unknown>,
+    private readonly idleTimeoutMs: number | undefined,
+    private readonly keyDeserializer: Deserializer<K> | null,
+    private readonly valueDeserializer: Deserializer<V> | null,
+  ) {
     this.walker = new ChunkWalker(consumer);
+    this.deserializing = keyDeserializer !== null || valueDeserializer !== null;
   }
 
   [Symbol.asyncIterator](): this {
     return this;
   }
 
-  next(): Promise<IteratorResult<ConsumerRecord>> {
-    if (this.done) return Promise.resolve({ value: undefined, done: true });
-    if (++this.sinceYield >= YIELD_EVERY_RECORDS) {
+  next(): Promise<IteratorResult<ConsumerRecord<K, V>>> {
+    const state = this.state;
+    if (state !== null && state.epoch === this.epoch && --this.untilYield > 0 && !this.consumer.isClosed) {
+      try {
+        if (this.cursor.next()) return Promise.resolve({ value: this.take(state), done: false });
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.nextGeneral();
+  }
+
+  return(): Promise<IteratorResult<ConsumerRecord<K, V>>> {
+    this.done = true;
+    this.state = null;
+    this.walker.release();
+    return Promise.resolve(DONE);
+  }
+
+  private nextGeneral(): Promise<IteratorResult<ConsumerRecord<K, V>>> {
+    if (this.done) return Promise.resolve(DONE);
+    if (this.untilYield <= 0) {
       // Buffered records resolve at once, so a loop over them runs in microtasks only: without a
       // turn of the event loop now and then, no socket data is read and no next Fetch is sent
       // while a chunk is consumed, which would undo the pipelining.
-      this.sinceYield = 0;
+      this.untilYield = YIELD_EVERY_RECORDS;
       return new Promise((resolve) => setImmediate(() => resolve(this.next())));
     }
     try {
@@ -1004,40 +1105,33 @@ class RecordIterator implements AsyncIterableIterator<ConsumerRecord> {
     return this.nextSlow();
   }
 
-  return(): Promise<IteratorResult<ConsumerRecord>> {
-    this.done = true;
-    this.walker.release();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  private async nextSlow(): Promise<IteratorResult<ConsumerRecord>> {
+  private async nextSlow(): Promise<IteratorResult<ConsumerRecord<K, V>>> {
     for (;;) {
-      if (this.done || this.consumer.isClosed) return { value: undefined, done: true };
+      if (this.done || this.consumer.isClosed) return DONE;
       const record = this.nextBuffered();
       if (record !== null) return { value: record, done: false };
-      if (!(await this.consumer.waitForData(this.idleTimeoutMs))) return { value: undefined, done: true };
+      if (!(await this.consumer.waitForData(this.idleTimeoutMs))) return DONE;
     }
   }
 
   /** The next record already fetched, or null; throws a partition's error in its turn. */
-  private nextBuffered(): ConsumerRecord | null {
+  private nextBuffered(): ConsumerRecord<K, V> | null {
     const consumer = this.consumer;
     const walker = this.walker;
     for (;;) {
+      const state = this.state;
+      if (state !== null) {
+        if (state.epoch === this.epoch && !consumer.isClosed && this.cursor.next()) return this.take(state);
+        this.state = null;
+      }
       const chunk = walker.chunk;
       if (chunk !== null) {
-        const state = chunk.state;
-        if (consumer.isCurrent(chunk, chunk.epoch) && !state.paused) {
-          if (this.inBatch && this.cursor.next()) {
-            const offset = this.cursor.offset;
-            consumer.advance(state, chunk.epoch, offset + 1);
-            return this.cursor.record(state.topic, state.partition);
-          }
-          this.inBatch = false;
+        if (consumer.isCurrent(chunk, chunk.epoch) && !chunk.state.paused) {
           const batch = walker.nextBatch();
           if (batch !== undefined) {
             this.cursor.reset(batch);
-            this.inBatch = true;
+            this.state = chunk.state;
+            this.epoch = chunk.epoch;
             continue;
           }
           walker.finishChunk();
@@ -1046,7 +1140,49 @@ class RecordIterator implements AsyncIterableIterator<ConsumerRecord> {
         walker.drop();
       }
       if (!walker.loadNext()) return null;
-      this.inBatch = false;
+    }
+  }
+
+  /** The cursor's record, handed out: the partition's position moves past it. */
+  private take(state: PartitionState): ConsumerRecord<K, V> {
+    const cursor = this.cursor;
+    const offset = cursor.offset;
+    const record = this.deserializing ? this.deserialized(state) : (cursor.record(state.topic, state.partition) as ConsumerRecord<unknown, unknown> as ConsumerRecord<K, V>);
+    if (offset >= state.position) state.position = offset + 1;
+    return record;
+  }
+
+  /** The record with its key and value deserialized; on failure the position stays at it. */
+  private deserialized(state: PartitionState): ConsumerRecord<K, V> {
+    const cursor = this.cursor;
+    const rawKey = cursor.key();
+    const rawValue = cursor.value();
+    let field: 'key' | 'value' = 'key';
+    let format = '';
+    try {
+      let key: K | null = null;
+      if (rawKey !== null) {
+        if (this.keyDeserializer === null) key = rawKey as unknown as K;
+        else {
+          format = this.keyDeserializer.name;
+          key = this.keyDeserializer.deserialize(rawKey);
+        }
+      }
+      field = 'value';
+      let value: V | null = null;
+      if (rawValue !== null) {
+        if (this.valueDeserializer === null) value = rawValue as unknown as V;
+        else {
+          format = this.valueDeserializer.name;
+          value = this.valueDeserializer.deserialize(rawValue);
+        }
+      }
+      return { topic: state.topic, partition: state.partition, offset: BigInt(cursor.offset), timestamp: cursor.timestamp, key, value, headers: cursor.headers() };
+    } catch (error) {
+      // Fetched again from this record by the next read: it is not skipped unless the user seeks past it.
+      this.state = null;
+      this.consumer.rewind(state);
+      throw new KafkaRecordDeserializationError(state.topic, state.partition, cursor.offset, field, format, error);
     }
   }
 }
@@ -1056,7 +1192,7 @@ class BatchIterator implements AsyncIterableIterator<RecordBatch> {
   private sinceYield = 0;
   private done = false;
 
-  constructor(private readonly consumer: Consumer, private readonly idleTimeoutMs: number | undefined) {
+  constructor(private readonly consumer: Consumer<unknown, unknown>, private readonly idleTimeoutMs: number | undefined) {
     this.walker = new ChunkWalker(consumer);
   }
 
@@ -1123,6 +1259,18 @@ function newState(topic: string, partition: number, key: string): PartitionState
 function checkTopicPartition(entry: TopicPartition): void {
   if (typeof entry !== 'object' || entry === null || typeof entry.topic !== 'string' || entry.topic.length === 0) throw new KafkaConfigError('each partition needs a non-empty topic string');
   if (!Number.isInteger(entry.partition) || entry.partition < 0 || entry.partition > 0x7fffffff) throw new KafkaConfigError(`partition must be a non-negative integer, got ${String(entry.partition)}`);
+}
+
+/** The deserializer to call per record, or null for bytes (the default). */
+function checkDeserializer(name: string, choice: DeserializerChoice | undefined): Deserializer | null {
+  if (choice === undefined || choice === 'bytes' || choice === deserializers.bytes) return null;
+  if (typeof choice === 'string') {
+    const found = (deserializers as Record<string, Deserializer>)[choice];
+    if (found === undefined) throw new KafkaConfigError(`${name} must be one of ${Object.keys(deserializers).join(', ')} or a Deserializer, got ${JSON.stringify(choice)}`);
+    return found;
+  }
+  if (typeof choice !== 'object' || choice === null || typeof choice.deserialize !== 'function') throw new KafkaConfigError(`${name} must be one of ${Object.keys(deserializers).join(', ')} or an object with a deserialize(bytes) function`);
+  return choice;
 }
 
 function checkInteger(name: string, value: number, min: number, max: number): number {

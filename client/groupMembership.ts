@@ -1,12 +1,24 @@
-// One member of a classic consumer group (eager rebalancing), as the Java client and librdkafka do:
+// One member of a classic consumer group, as the Java client and librdkafka do:
 //
 //   FindCoordinator (any broker) -> a dedicated connection to the coordinator
-//   -> onRevoke(old partitions) (the consumer commits and stops fetching them)
+//   -> eager: onRevoke(all partitions) (the consumer commits and stops fetching them)
 //   -> JoinGroup (MEMBER_ID_REQUIRED: again with the member id given) -> the leader decodes every
 //      member's subscription and runs the assignor the coordinator chose -> SyncGroup
-//   -> onAssign(new partitions) -> Heartbeat every heartbeatIntervalMs on its own timer (it keeps
-//      going while the user's code runs) until the coordinator answers REBALANCE_IN_PROGRESS,
-//      ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID (the member id is then forgotten) -> rejoin.
+//   -> cooperative: onRevoke(partitions no longer assigned) -> onAssign(new partitions)
+//   -> Heartbeat every heartbeatIntervalMs on its own timer (it keeps going while the user's code
+//      runs) until the coordinator answers REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION or
+//      UNKNOWN_MEMBER_ID (the member id is then forgotten) -> rejoin.
+//
+// Cooperative rebalancing (KIP-429; when every listed assignor supports it, see assignors.ts):
+// the member keeps its partitions, and the consumer keeps fetching them, while it rejoins
+// (beforeRejoin commits their positions first); its subscription (v2) names them and their
+// generation. The assignor gives a moving partition to nobody in that generation, so a member that
+// lost partitions gives them up (onRevoke commits their positions: Kafka takes that commit, tidelog
+// refuses commits outside the current assignment, so there the one before the rejoin counts) and
+// rejoins at once; the follow-up rebalance hands them to their new owners.
+// When the membership is lost (UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION reset the generation) the
+// group may have handed the partitions out already: all are given up, uncommitted, before the
+// rejoin, under both protocols.
 //
 // Every request has a timeout (JoinGroup: rebalanceTimeoutMs + requestTimeoutMs, since the
 // coordinator holds it until the group has rejoined). COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR,
@@ -32,7 +44,7 @@ import {
   type JoinGroupResponse,
   type JoinGroupResponseMember,
 } from '../protocol/generated/index.js';
-import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, type Assignor, type MemberSubscription } from './assignors.js';
+import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, rebalanceProtocolOf, type Assignor, type GroupAssignment, type MemberSubscription, type RebalanceProtocol } from './assignors.js';
 import type { Cluster } from './cluster.js';
 import { BrokerConnection } from './connection.js';
 import type { TopicPartition } from './consumer.js';
@@ -65,10 +77,19 @@ export interface GroupMembershipOptions {
   connectTimeoutMs?: number;
   retryBackoffMs: number;
   retryBackoffMaxMs: number;
-  /** Before a rejoin: the partitions given up (commit their positions, stop fetching). Must not throw. */
-  onRevoke: (partitions: TopicPartition[]) => Promise<void>;
-  /** After SyncGroup: the new assignment. Must not throw. */
+  /**
+   * The partitions given up (stop fetching them; commit their positions unless `lost`: the
+   * membership was lost, others may own them already). Eager: before a rejoin; cooperative: after
+   * SyncGroup, before onAssign. Must not throw.
+   */
+  onRevoke: (partitions: TopicPartition[], lost: boolean) => Promise<void>;
+  /** After SyncGroup: the whole new assignment (cooperative: partitions kept are in it too). Must not throw. */
   onAssign: (partitions: TopicPartition[]) => Promise<void>;
+  /**
+   * Cooperative: before a JoinGroup that keeps the partitions (commit consumed positions while
+   * the coordinator still takes commits of every partition owned). Must not throw.
+   */
+  beforeRejoin?: () => Promise<void>;
   /** A fatal group error (the membership stops). */
   onError: (error: Error) => void;
 }
@@ -79,6 +100,31 @@ export class KafkaCommitFailedError extends KafkaClientError {
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, false, options);
+  }
+}
+
+function partitionKey(tp: TopicPartition): string {
+  return `${tp.topic}\u0000${tp.partition}`;
+}
+
+/**
+ * Kafka's rule for an assignor that supports cooperative rebalancing (the Java leader checks it
+ * too): no partition is added to one member in the generation it is revoked from another, who may
+ * still be fetching it. A violation is a bug in the assignor, so it is fatal.
+ */
+function checkCooperativeAssignment(assignorName: string, subscriptions: readonly MemberSubscription[], result: GroupAssignment): void {
+  const added = new Set<string>();
+  const revoked = new Set<string>();
+  for (const member of subscriptions) {
+    const owned = new Set((member.ownedPartitions ?? []).map(partitionKey));
+    const assigned = new Set([...(result.get(member.memberId) ?? [])].flatMap(([topic, partitions]) => partitions.map((partition) => partitionKey({ topic, partition }))));
+    for (const key of assigned) if (!owned.has(key)) added.add(key);
+    for (const key of owned) if (!assigned.has(key)) revoked.add(key);
+  }
+  const moving = [...added].filter((key) => revoked.has(key));
+  if (moving.length > 0) {
+    const names = moving.slice(0, 5).map((key) => key.replace('\u0000', '-')).join(', ');
+    throw new KafkaClientError(`assignor ${assignorName} supports cooperative rebalancing but gave partitions to a member while another still owns them: ${names}`, false);
   }
 }
 
@@ -97,8 +143,22 @@ export class GroupMembership {
   private stopped = false;
   private leaderNow = false;
   private generationCount = 0;
+  private protocolNameNow = '';
+  private readonly protocol: RebalanceProtocol;
 
-  constructor(private readonly options: GroupMembershipOptions) {}
+  constructor(private readonly options: GroupMembershipOptions) {
+    this.protocol = rebalanceProtocolOf(options.assignors);
+  }
+
+  /** cooperative when every assignor of this member supports it, else eager. */
+  get rebalanceProtocol(): RebalanceProtocol {
+    return this.protocol;
+  }
+
+  /** The assignor the coordinator chose for the current generation ('' before the first). */
+  get protocolName(): string {
+    return this.protocolNameNow;
+  }
 
   get memberId(): string {
     return this.memberIdNow;
@@ -112,7 +172,7 @@ export class GroupMembership {
     return this.leaderNow;
   }
 
-  /** Partitions of the current generation (empty while rebalancing). */
+  /** Partitions of the current generation (while rebalancing: eager, none; cooperative, those kept). */
   assignment(): TopicPartition[] {
     return this.assigned.slice();
   }
@@ -166,6 +226,10 @@ export class GroupMembership {
     await this.loop;
   }
 
+  private owns(topic: string, partition: number): boolean {
+    return this.assigned.some((tp) => tp.topic === topic && tp.partition === partition);
+  }
+
   /** Asks for a rejoin (e.g. after a failed commit). */
   requestRejoin(): void {
     if (this.stopped) return;
@@ -205,7 +269,15 @@ export class GroupMembership {
       for (const topic of response.topics) {
         for (const partition of topic.partitions) {
           if (partition.errorCode === ErrorCode.NONE) continue;
-          this.checkGroupCode(partition.errorCode, `OffsetCommit of ${topic.name}-${partition.partitionIndex}`);
+          const context = `OffsetCommit of ${topic.name}-${partition.partitionIndex}`;
+          // An answer for an older generation says nothing about the membership now (auto-commits
+          // run through rebalances, cooperative ones above all).
+          if (generationId !== this.generation || memberId !== this.memberIdNow) throw new KafkaProtocolError(partition.errorCode, context);
+          // Nor does a refusal of a partition just revoked: tidelog fences commits to the member's
+          // current assignment with ILLEGAL_GENERATION (Kafka accepts them); the heartbeat still
+          // catches a generation that really moved on.
+          if (partition.errorCode === ErrorCode.ILLEGAL_GENERATION && !this.owns(topic.name, partition.partitionIndex)) throw new KafkaProtocolError(partition.errorCode, `${context} (revoked)`);
+          this.checkGroupCode(partition.errorCode, context);
         }
       }
     });
@@ -276,15 +348,24 @@ export class GroupMembership {
   private async joinAndSync(): Promise<void> {
     this.stable = false;
     this.stopHeartbeat();
-    if (this.assigned.length > 0) {
+    const cooperative = this.protocol === 'cooperative';
+    const lost = this.generation < 0;
+    if (this.assigned.length > 0 && (!cooperative || lost)) {
       const revoked = this.assigned;
       this.assigned = [];
-      await this.options.onRevoke(revoked);
+      await this.options.onRevoke(revoked, lost);
+    } else if (this.assigned.length > 0) {
+      await this.options.beforeRejoin?.();
     }
     if (this.stopped) return;
     const connection = await this.coordinator();
     const { groupId, sessionTimeoutMs, rebalanceTimeoutMs } = this.options;
-    const metadata = encodeSubscription(this.options.topics);
+    // The generation is the one of the last JoinGroup, as the Java client sends it: if a SyncGroup
+    // failed after it, the partitions kept are still those of the generation before, which nobody
+    // else was given meanwhile.
+    const metadata = cooperative
+      ? encodeSubscription(this.options.topics, null, { ownedPartitions: this.assigned, generationId: this.generation })
+      : encodeSubscription(this.options.topics);
     const protocols = this.options.assignors.map((assignor) => ({ name: assignor.name, metadata }));
     let join: JoinGroupResponse;
     for (;;) {
@@ -319,12 +400,18 @@ export class GroupMembership {
     this.checkGroupCode(sync.errorCode, `SyncGroup of group ${groupId}`);
     if (this.stopped) return;
     const partitions = decodeAssignment(sync.assignment);
+    const kept = new Set(partitions.map(partitionKey));
+    const revoked = this.assigned.filter((tp) => !kept.has(partitionKey(tp))); // eager: none left
     this.assigned = partitions;
+    this.protocolNameNow = protocolName;
     this.rejoinNeeded = false;
     this.stable = true;
     this.generationCount++;
     this.scheduleHeartbeat();
+    if (revoked.length > 0) await this.options.onRevoke(revoked, false);
     await this.options.onAssign(partitions);
+    // Cooperative: partitions given up go to their new owners in the follow-up rebalance.
+    if (revoked.length > 0) this.requestRejoin();
   }
 
   private async computeAssignments(protocolName: string, members: readonly JoinGroupResponseMember[]): Promise<Array<{ memberId: string; assignment: Buffer }>> {
@@ -340,6 +427,7 @@ export class GroupMembership {
       }
     }
     const result = assignor.assign(subscriptions, partitionCounts);
+    if ((assignor.supportedProtocols ?? ['eager']).includes('cooperative')) checkCooperativeAssignment(assignor.name, subscriptions, result);
     return subscriptions.map((member) => ({ memberId: member.memberId, assignment: encodeAssignment(result.get(member.memberId) ?? new Map()) }));
   }
 

@@ -43,15 +43,17 @@ export interface ConsumerRecordHeader {
   value: Buffer | null;
 }
 
-export interface ConsumerRecord {
+/** A record as records() hands it out; K and V are Buffer unless the consumer has deserializers. */
+export interface ConsumerRecord<K = Buffer, V = Buffer> {
   topic: string;
   partition: number;
   /** bigint, as the producer's RecordMetadata.offset. */
   offset: bigint;
   /** Milliseconds since the epoch (CreateTime, or LogAppendTime when the topic says so). */
   timestamp: number;
-  key: Buffer | null;
-  value: Buffer | null;
+  /** A view of the fetched bytes (or the deserializer's result); null stays null. */
+  key: K | null;
+  value: V | null;
   /** In wire order; duplicate keys kept. */
   headers: readonly ConsumerRecordHeader[];
 }

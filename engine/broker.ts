@@ -21,6 +21,7 @@ import { initProducerIdHandler } from './handlers/initProducerId.js';
 import { listOffsetsHandler } from './handlers/listOffsets.js';
 import { metadataHandler } from './handlers/metadata.js';
 import { produceHandler } from './handlers/produce.js';
+import { scanRecordsHandler } from './handlers/scanRecords.js';
 import { adminHandlers } from './handlers/admin.js';
 import { groupHandlers } from './handlers/groups.js';
 import { GroupService } from './groups/groupService.js';
@@ -31,6 +32,10 @@ import { streamLogger, type Logger } from './logger.js';
 import type { MetadataStore } from './metadataStore.js';
 import { ProducerIdAllocator } from './producerIds.js';
 import { TopicManager } from './topicManager.js';
+import { topicSettings, type TopicSettings } from './topicConfig.js';
+import { VerificationScheduler, type VerificationCounters, type VerifiedPartition } from './verificationScheduler.js';
+import { RetentionManager, type RetainedPartition } from './retention.js';
+import { LogCleaner, cleanerTargets } from './compaction/logCleaner.js';
 
 export type { RequestContext } from './handlers/handler.js';
 
@@ -61,13 +66,19 @@ export class Broker {
   private readonly advertised = new Map(ADVERTISED_APIS.map((api) => [api.apiKey, api]));
   private readonly writers: ByteWriter[] = [];
   private stopped = false;
+  /** Deletes old segments every log.retention.check.interval.ms; set by start(). */
+  private retention: RetentionManager | null = null;
+  /** Compacts logs whose cleanup.policy includes compact (log.cleaner.enable); set by start(). */
+  private cleaner: LogCleaner | null = null;
+  /** Reads sealed segments back every log.verify.interval.ms; set by start(). */
+  private verifier: VerificationScheduler | null = null;
 
   private constructor(
     readonly services: BrokerServices,
     readonly logs: LogManager,
     private readonly stopping: AbortController,
   ) {
-    const all = [apiVersionsHandler, metadataHandler, produceHandler, fetchHandler, listOffsetsHandler, initProducerIdHandler, ...adminHandlers, ...groupHandlers];
+    const all = [apiVersionsHandler, metadataHandler, produceHandler, fetchHandler, listOffsetsHandler, initProducerIdHandler, scanRecordsHandler, ...adminHandlers, ...groupHandlers];
     for (const handler of all) {
       if (this.handlers.has(handler.apiKey)) throw new Error(`two handlers for API key ${handler.apiKey}`);
       this.handlers.set(handler.apiKey, handler);
@@ -84,15 +95,25 @@ export class Broker {
     const { config } = options;
     const workers = new WorkerPool({ threads: config.workerThreads, maxQueue: config.workerQueueMax, taskTimeoutMs: config.workerTaskTimeoutMs, maxHeapMb: config.workerMaxHeapMb, logger });
     let topics: TopicManager | null = null;
+    // The stored topics' log configs while their logs open, before the topic manager has loaded them.
+    let startupConfigs: Map<string, TopicSettings['log']> | null = null;
     const logs = await LogManager.open({
       dataDir: options.config.dataDir,
       clock,
       logger,
       checkpointIntervalMs: options.config.checkpointIntervalMs,
       openExistingLogs: false,
-      configFor: (topic) => topics!.logConfigOf(topic),
+      configFor: (topic) => startupConfigs?.get(topic) ?? topics!.logConfigOf(topic),
+      workers,
     });
     try {
+      // Open the stored topics' existing logs as many at once as the pool has threads, so
+      // partitions recovering from an unclean stop scan in parallel; the topic manager then finds
+      // them open (and creates any that are missing).
+      startupConfigs = new Map(snapshot.topics.map((record) => [record.name, topicSettings(record.configs, config.topicDefaults).log]));
+      const stored = new Map(snapshot.topics.map((record) => [record.name, record.partitions]));
+      await logs.openLogs(logs.directoriesFound.filter(({ topic, partition }) => partition < (stored.get(topic) ?? 0)));
+      startupConfigs = null;
       topics = new TopicManager(options.metadataStore, logs, options.config, clock, logger);
       await topics.load(snapshot.topics);
     } catch (error) {
@@ -111,7 +132,36 @@ export class Broker {
     }
     const stopping = new AbortController();
     const services: BrokerServices = { config: options.config, topics, groups, producerIds: new ProducerIdAllocator(options.metadataStore), workers, clock, logger, stopping: stopping.signal };
-    return new Broker(services, logs, stopping);
+    const broker = new Broker(services, logs, stopping);
+    broker.retention = new RetentionManager({
+      partitions: () => retainedPartitions(topics),
+      checkpoint: () => logs.checkpoint(),
+      checkIntervalMs: config.retentionCheckIntervalMs,
+      clock,
+      logger,
+    });
+    broker.retention.start();
+    if (config.logCleanerEnable) {
+      broker.cleaner = await LogCleaner.open({
+        dataDir: config.dataDir,
+        targets: () => cleanerTargets(topics),
+        workers,
+        clock,
+        logger,
+        backoffMs: config.logCleanerBackoffMs,
+        mapBudgetBytes: config.logCleanerDedupeBufferBytes,
+        threads: config.logCleanerThreads,
+      });
+      broker.cleaner.start();
+    }
+    broker.verifier = new VerificationScheduler({ partitions: () => verifiedPartitions(topics), workers, intervalMs: config.verifyIntervalMs, logger });
+    broker.verifier.start();
+    return broker;
+  }
+
+  /** What the background verification of sealed segments has done so far. */
+  verificationCounters(): VerificationCounters | null {
+    return this.verifier?.counters() ?? null;
   }
 
   get topics(): TopicManager {
@@ -205,8 +255,32 @@ export class Broker {
     this.stopped = true;
     // Background tasks first: they only read sealed segments and write files of their own, which
     // start-up recovery removes when a task was cut short.
+    await this.retention?.stop();
+    await this.verifier?.stop();
+    await this.cleaner?.close();
     await this.services.workers.close();
     await this.services.groups.close();
     await this.logs.close();
+  }
+}
+
+/** Every partition of every topic, with its topic's retention limits. */
+function* retainedPartitions(topics: TopicManager): Generator<RetainedPartition> {
+  for (const topic of topics.list()) {
+    const { retentionMs, retentionBytes } = topic.settings.retention;
+    for (let partition = 0; partition < topic.partitions; partition++) {
+      const log = topics.partitionLog(topic.name, partition);
+      if (log !== undefined) yield { topic: topic.name, partition, log, retentionMs, retentionBytes };
+    }
+  }
+}
+
+/** Every open partition log of every topic, for the background verification. */
+function* verifiedPartitions(topics: TopicManager): Generator<VerifiedPartition> {
+  for (const topic of topics.list()) {
+    for (let partition = 0; partition < topic.partitions; partition++) {
+      const log = topics.partitionLog(topic.name, partition);
+      if (log !== undefined) yield { topic: topic.name, partition, log };
+    }
   }
 }

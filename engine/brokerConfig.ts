@@ -49,6 +49,16 @@ export interface BrokerConfig {
   workerTaskTimeoutMs: number;
   /** worker.max.heap.mb: old-space cap of each worker thread. */
   workerMaxHeapMb: number;
+  /** log.cleaner.enable: compact logs whose cleanup.policy includes compact. */
+  logCleanerEnable: boolean;
+  /** log.cleaner.backoff.ms: pause between the cleaner's rounds. */
+  logCleanerBackoffMs: number;
+  /** log.cleaner.dedupe.buffer.size: bytes of one clean's key -> offset map (outside the worker heap). */
+  logCleanerDedupeBufferBytes: number;
+  /** log.cleaner.threads: logs cleaned at once (each takes one worker thread). */
+  logCleanerThreads: number;
+  /** log.verify.interval.ms: how often sealed segments not verified yet are CRC-checked in the background; -1 never. */
+  verifyIntervalMs: number;
   /** The `log.*` and other broker keys that give topic configs their defaults. */
   topicDefaults: ConfigMap;
   clusterId: string;
@@ -88,6 +98,22 @@ function listener(value: string, key: string): [string, number] {
 const INT_MAX = 2147483647;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** A period in ms, or -1 for never (0 would mean checking without pause). */
+function periodOrNever(max: number): (value: string, key: string) => number {
+  const inRange = integer(-1, max);
+  return (value, key) => {
+    const refusal = `${key} must be -1 (never) or an integer in [1, ${max}], got ${JSON.stringify(value)}`;
+    let parsed: number;
+    try {
+      parsed = inRange(value, key);
+    } catch {
+      throw new ConfigError(refusal);
+    }
+    if (parsed === 0) throw new ConfigError(refusal);
+    return parsed;
+  };
+}
+
 const brokerKeys: Record<string, BrokerKey> = {
   'node.id': { parse: integer(0, INT_MAX), apply: (c, v) => (c.nodeId = v as number) },
   'broker.id': { parse: integer(0, INT_MAX), apply: (c, v) => (c.nodeId = v as number) },
@@ -114,6 +140,13 @@ const brokerKeys: Record<string, BrokerKey> = {
   'worker.queue.max': { parse: integer(0, 1_000_000), apply: (c, v) => (c.workerQueueMax = v as number) },
   'worker.task.timeout.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.workerTaskTimeoutMs = v as number) },
   'worker.max.heap.mb': { parse: integer(16, 65_536), apply: (c, v) => (c.workerMaxHeapMb = v as number) },
+  'log.cleaner.enable': { parse: boolean, apply: (c, v) => (c.logCleanerEnable = v as boolean) },
+  'log.cleaner.backoff.ms': { parse: integer(1, DAY_MS), apply: (c, v) => (c.logCleanerBackoffMs = v as number) },
+  // At least 4096 map slots of 16 bytes, at most 4 GiB (the map lives outside the worker's heap).
+  'log.cleaner.dedupe.buffer.size': { parse: integer(65_536, 4 * 1024 * 1024 * 1024), apply: (c, v) => (c.logCleanerDedupeBufferBytes = v as number) },
+  'log.cleaner.threads': { parse: integer(1, 64), apply: (c, v) => (c.logCleanerThreads = v as number) },
+  // tidelog's own: the background CRC check of sealed segments (Kafka has none).
+  'log.verify.interval.ms': { parse: periodOrNever(365 * DAY_MS), apply: (c, v) => (c.verifyIntervalMs = v as number) },
   'log.dirs': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v).split(',')[0]!) },
   'log.dir': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v)) },
 };
@@ -156,6 +189,11 @@ export function defaultBrokerConfig(): BrokerConfig {
     workerQueueMax: 1000,
     workerTaskTimeoutMs: 10 * 60 * 1000,
     workerMaxHeapMb: 1024,
+    logCleanerEnable: true,
+    logCleanerBackoffMs: 15_000,
+    logCleanerDedupeBufferBytes: 128 * 1024 * 1024,
+    logCleanerThreads: 1,
+    verifyIntervalMs: 60 * 60 * 1000,
     topicDefaults: {},
     clusterId: 'tidelog',
   };

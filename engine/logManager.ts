@@ -19,6 +19,7 @@ import { systemClock, type Clock } from './clock.js';
 import { resolveLogConfig, type LogConfig } from './logConfig.js';
 import { streamLogger, type Logger } from './logger.js';
 import { PartitionLog } from './partitionLog.js';
+import type { WorkerPool } from './workers/workerPool.js';
 
 export const CLEAN_SHUTDOWN_FILE = 'clean-shutdown';
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
@@ -43,6 +44,11 @@ export interface LogManagerOptions {
    * the logs of the topics its metadata knows, so it can tell stray directories apart.
    */
   openExistingLogs?: boolean;
+  /**
+   * Runs recovery scans on these threads, and lets openLogs() open as many logs at once as the
+   * pool has threads. Without it, logs open one at a time and scan on this thread.
+   */
+  workers?: WorkerPool;
 }
 
 export interface TopicPartition {
@@ -63,11 +69,16 @@ export class LogManager {
   private readonly logger: Logger;
   private readonly configFor: (topic: string, partition: number) => LogConfig;
   private checkpointTimer: NodeJS.Timeout | null = null;
+  /** The checkpoint write in progress (or the last one), so the next waits for it. */
+  private checkpointing: Promise<void> = Promise.resolve();
   private closed = false;
   private recoveryPoints = new Map<string, number>();
   private logStartOffsets = new Map<string, number>();
   private cleanShutdown = false;
   private unlockDirectory: (() => Promise<void>) | null = null;
+  private readonly workers: WorkerPool | null;
+  /** A log failed to open (its recovery may be unfinished): close() then writes no clean-shutdown marker. */
+  private openFailed = false;
   /** Partition directories present at start, opened or not. */
   readonly directoriesFound: TopicPartition[] = [];
 
@@ -78,6 +89,7 @@ export class LogManager {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? streamLogger();
     this.configFor = options.configFor ?? (() => resolveLogConfig());
+    this.workers = options.workers ?? null;
     const logger = this.logger;
     this.resources = {
       handles: new FileHandleCache(options.maxOpenSegmentHandles ?? 512),
@@ -106,9 +118,10 @@ export class LogManager {
         const match = entry.isDirectory() ? PARTITION_DIR.exec(entry.name) : null;
         if (match === null) continue;
         manager.directoriesFound.push({ topic: match[1]!, partition: Number(match[2]) });
-        if (options.openExistingLogs !== false) await manager.openLog(match[1]!, Number(match[2]));
       }
+      if (options.openExistingLogs !== false) await manager.openLogs(manager.directoriesFound);
     } catch (error) {
+      for (const { log } of manager.logs.values()) await log.close().catch(() => undefined);
       await manager.unlock();
       throw error;
     }
@@ -146,18 +159,49 @@ export class LogManager {
   private async openLog(topic: string, partition: number): Promise<PartitionLog> {
     const id = key(topic, partition);
     const startOffset = this.logStartOffsets.get(id);
-    const log = await PartitionLog.open({
-      dir: join(this.dataDir, id),
-      config: this.configFor(topic, partition),
-      resources: this.resources,
-      clock: this.clock,
-      logger: this.logger,
-      recoveryPoint: this.recoveryPoints.get(id) ?? 0,
-      cleanShutdown: this.cleanShutdown,
-      ...(startOffset === undefined ? {} : { logStartOffset: startOffset }),
-    });
+    let log: PartitionLog;
+    try {
+      log = await PartitionLog.open({
+        dir: join(this.dataDir, id),
+        config: this.configFor(topic, partition),
+        resources: this.resources,
+        clock: this.clock,
+        logger: this.logger,
+        recoveryPoint: this.recoveryPoints.get(id) ?? 0,
+        cleanShutdown: this.cleanShutdown,
+        ...(startOffset === undefined ? {} : { logStartOffset: startOffset }),
+        ...(this.workers === null ? {} : { workers: this.workers }),
+      });
+    } catch (error) {
+      this.openFailed = true;
+      throw error;
+    }
     this.logs.set(id, { topic, partition, log });
     return log;
+  }
+
+  /**
+   * Opens the logs of these partitions that are not open yet, as many at once as the worker pool
+   * has threads (one without a pool), so that N partitions recovering after an unclean stop scan
+   * on N threads. When one fails, the others already opening finish and the first error is thrown.
+   */
+  async openLogs(partitions: readonly TopicPartition[]): Promise<void> {
+    const pending = partitions.filter(({ topic, partition }) => this.getLog(topic, partition) === undefined);
+    let next = 0;
+    let failure: { error: unknown } | null = null;
+    const opener = async (): Promise<void> => {
+      while (failure === null && next < pending.length) {
+        const { topic, partition } = pending[next++]!;
+        try {
+          await this.openLog(topic, partition);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
+    const parallelism = Math.min(this.workers?.threads ?? 1, pending.length);
+    await Promise.all(Array.from({ length: parallelism }, opener));
+    if (failure !== null) throw (failure as { error: unknown }).error;
   }
 
   getLog(topic: string, partition: number): PartitionLog | undefined {
@@ -201,8 +245,17 @@ export class LogManager {
     return [...this.logs.values()].map(({ topic, partition }) => ({ topic, partition }));
   }
 
-  /** Writes both checkpoints for every open log. */
-  async checkpoint(): Promise<void> {
+  /**
+   * Writes both checkpoints for every open log. Calls run one after another (the periodic timer,
+   * retention and close all call it), so two writers never share a `.tmp` file.
+   */
+  checkpoint(): Promise<void> {
+    const run = this.checkpointing.catch(() => undefined).then(() => this.writeCheckpoints());
+    this.checkpointing = run;
+    return run;
+  }
+
+  private async writeCheckpoints(): Promise<void> {
     const recovery: Array<[string, number, number]> = [];
     const starts: Array<[string, number, number]> = [];
     for (const { topic, partition, log } of this.logs.values()) {
@@ -221,9 +274,14 @@ export class LogManager {
     for (const { log } of this.logs.values()) await log.close();
     await this.checkpoint();
     await this.resources.handles.close();
-    const marker = await open(join(this.dataDir, CLEAN_SHUTDOWN_FILE), 'w');
-    await marker.datasync();
-    await marker.close();
+    if (this.openFailed) {
+      // A log that failed to open was not recovered: the next start must scan it again.
+      this.logger.warn('no clean-shutdown marker written: a log failed to open, so the next start recovers', { dataDir: this.dataDir });
+    } else {
+      const marker = await open(join(this.dataDir, CLEAN_SHUTDOWN_FILE), 'w');
+      await marker.datasync();
+      await marker.close();
+    }
     await fsyncDirectory(this.dataDir);
     await this.unlock();
   }

@@ -41,6 +41,9 @@ import { LeaderEpochCache } from './leaderEpochCache.js';
 import { ProducerStateManager, type ProducerBatch } from './producerState.js';
 import { hasContiguousOffsets, maxIndexEntries, type LogConfig } from './logConfig.js';
 import type { Logger } from './logger.js';
+import { recoverInterruptedSwaps } from './compaction/segmentSwap.js';
+import { recoverSegmentFile, type RecoverSegmentInput, type RecoverSegmentOutput } from './workers/tasks/recoverSegment.js';
+import type { WorkerPool } from './workers/workerPool.js';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
 /** Producer-state snapshots kept per partition; older ones are removed at each roll. */
@@ -67,6 +70,17 @@ export interface LogReadResult {
   logEndOffset: number;
 }
 
+/** One sealed segment as retention sees it (PartitionLog.sealedSegments). */
+export interface SealedSegmentFacts {
+  baseOffset: number;
+  /** Base offset of the next segment: where the log starts once this one and those before it go. */
+  nextBaseOffset: number;
+  sizeBytes: number;
+  /** Largest record timestamp in the segment, -1 when it holds no record with a timestamp. */
+  largestTimestamp: number;
+  logPath: string;
+}
+
 export interface RecoveryReport {
   segmentsScanned: number;
   bytesScanned: number;
@@ -89,6 +103,8 @@ export interface PartitionLogOptions {
   logStartOffset?: number;
   /** The leader epoch this log appends under (0 for a single node). */
   leaderEpoch?: number;
+  /** Runs the recovery scan of each segment on a worker thread; without it, on this thread. */
+  workers?: WorkerPool;
 }
 
 interface QueuedAppend {
@@ -118,6 +134,7 @@ export class PartitionLog {
   private readonly epochs: LeaderEpochCache;
   private readonly rules: { contiguousOffsets: boolean; expectedEpoch(offset: number): number | null };
   private leaderEpoch: number;
+  private readonly workers: WorkerPool | null;
 
   private segments: LogSegment[] = [];
   private logStart = 0;
@@ -141,6 +158,8 @@ export class PartitionLog {
   /** Flushes of rolled segments, chained in roll order; control operations wait for them. */
   private sealedFlushes: Promise<void> = Promise.resolve();
   private readonly pendingDeletes = new Set<NodeJS.Timeout>();
+  /** Settles when a compaction swap in progress has replaced its segments; reads that raced it wait. */
+  private segmentSwap: Promise<void> | null = null;
   recovery: RecoveryReport | null = null;
 
   private constructor(options: PartitionLogOptions, epochs: LeaderEpochCache, producers: ProducerStateManager = new ProducerStateManager()) {
@@ -152,6 +171,7 @@ export class PartitionLog {
     this.logger = options.logger;
     this.epochs = epochs;
     this.leaderEpoch = options.leaderEpoch ?? 0;
+    this.workers = options.workers ?? null;
     const contiguousOffsets = hasContiguousOffsets(options.config);
     this.rules = { contiguousOffsets, expectedEpoch: (offset) => this.epochs.epochFor(offset) };
   }
@@ -213,6 +233,30 @@ export class PartitionLog {
     return this.segments.map((segment) => segment.baseOffset);
   }
 
+  /**
+   * For scans that run off the event loop (worker tasks open the files themselves): every
+   * segment's .log path, base offset and committed bytes, oldest first, with the log start and end
+   * at this moment. Bytes past a segment's sizeBytes, or batches at or past logEndOffset, are not
+   * committed yet and must not be read. Read-only: nothing here changes the log.
+   */
+  scanSnapshot(): { logStartOffset: number; logEndOffset: number; segments: Array<{ path: string; baseOffset: number; sizeBytes: number }> } {
+    const segments = this.segments.map((segment) => ({ path: segment.logPath, baseOffset: segment.baseOffset, sizeBytes: segment.sizeBytes }));
+    return { logStartOffset: this.logStart, logEndOffset: this.logEnd, segments };
+  }
+
+  /**
+   * Where the batch holding `offset` starts (through the sparse offset index, as a read finds it),
+   * so a scan need not walk its segment from the beginning; null when that segment has no such
+   * batch. A hint only: compaction may swap the file before a worker opens it.
+   */
+  async batchPositionOf(offset: number): Promise<{ segmentBaseOffset: number; position: number; batchBaseOffset: number } | null> {
+    const segment = this.segments[this.segmentIndexFor(offset)];
+    if (segment === undefined || segment.isEmpty) return null;
+    // The smallest timestamp makes the time condition always true: the first batch reaching `offset`.
+    const found = await segment.findBatchByTimestamp(Number.MIN_SAFE_INTEGER, offset);
+    return found === null ? null : { segmentBaseOffset: segment.baseOffset, position: found.position, batchBaseOffset: found.header.baseOffset };
+  }
+
   // -------------------------------------------------------------------------------------------
   // Opening and recovery
 
@@ -221,6 +265,8 @@ export class PartitionLog {
   }
 
   private async load(options: PartitionLogOptions): Promise<void> {
+    // A compaction swap a crash interrupted is finished or undone before segments are listed.
+    await recoverInterruptedSwaps(this.dir, this.logger);
     const bases: number[] = [];
     for (const name of await readdir(this.dir)) {
       if (name.endsWith(DELETED_SUFFIX) || name.endsWith('.tmp')) {
@@ -316,7 +362,7 @@ export class PartitionLog {
         break;
       }
       const before = segment.sizeBytes;
-      const scan = await segment.scan(this.rules, { truncate: true, fileSizeBytes: before });
+      const scan = await this.recoverSegment(i, before);
       report.segmentsScanned++;
       report.bytesScanned += scan.validBytes;
       if (scan.failure !== null) {
@@ -333,11 +379,34 @@ export class PartitionLog {
         if (i + 1 < this.segments.length) await this.dropSegmentsFrom(i + 1, report, 'they follow a truncated segment', scan.nextOffset);
         break;
       }
-      if (i < this.segments.length - 1) await segment.writeIndexes();
       expectedNext = scan.nextOffset;
     }
     this.recovery = report;
     this.logger.info('recovered partition log', { dir: this.dir, ...report, droppedOffsets: JSON.stringify(report.droppedOffsets) });
+  }
+
+  /**
+   * The heavy part of recovering segment `index`: scan, cut at the first bad byte, write rebuilt
+   * indexes (recoverSegment.ts), on a worker thread when the log has a pool. The segment object is
+   * then opened afresh from what is on disk. A scan that fails leaves the log unopened: a segment
+   * nobody verified is never served.
+   */
+  private async recoverSegment(index: number, fileSizeBytes: number): Promise<RecoverSegmentOutput> {
+    const segment = this.segments[index]!;
+    const input: RecoverSegmentInput = { dir: this.dir, baseOffset: segment.baseOffset, fileSizeBytes, ...this.segmentLimits(), contiguousOffsets: this.rules.contiguousOffsets };
+    let result: RecoverSegmentOutput;
+    try {
+      // No retry: an attempt stopped after its cut would leave a second one a clean-looking file,
+      // and the loss unreported. A failed open is retried by the next start, as after a crash.
+      result = this.workers === null ? await recoverSegmentFile(input) : await this.workers.run('recoverSegment', input, { label: `recover ${segment.logPath}` });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.logger.error('recovery scan failed; the log is not opened', { file: segment.logPath, error: message });
+      throw new StorageError(`recovery of ${segment.logPath} failed, so its log was not opened: ${message}`, { cause: error });
+    }
+    await segment.close();
+    this.segments[index] = await LogSegment.existing(this.dir, segment.baseOffset, this.segmentLimits(), this.resources);
+    return result;
   }
 
   private async dropSegmentsFrom(index: number, report: RecoveryReport, reason: string, droppedFrom: number): Promise<void> {
@@ -814,6 +883,7 @@ export class PartitionLog {
     }
     for (let attempt = 0; ; attempt++) {
       const truncationsBefore = this.truncations;
+      if (attempt > 0 && this.segmentSwap !== null) await this.segmentSwap;
       try {
         return await this.readOnce(offset, maxBytes, options.maxOffset ?? this.logEnd, options.minOneBatch ?? true);
       } catch (error) {
@@ -914,8 +984,9 @@ export class PartitionLog {
    * Retention and DeleteRecords: moves the log start offset up to `offset` (at most the log end)
    * and deletes every sealed segment whose offsets are all below it. The active segment stays.
    * Deleted files are renamed to `.deleted` at once and removed after file.delete.delay.ms.
+   * `reason` goes into the one log line of the deletion (retention passes time, size or both).
    */
-  deleteSegmentsBelow(offset: number): Promise<{ segmentsDeleted: number; bytesDeleted: number }> {
+  deleteSegmentsBelow(offset: number, reason = 'log-start-offset'): Promise<{ segmentsDeleted: number; bytesDeleted: number }> {
     let outcome = { segmentsDeleted: 0, bytesDeleted: 0 };
     return this.enqueueControl(async () => {
       const target = Math.min(offset, this.logEnd);
@@ -929,9 +1000,69 @@ export class PartitionLog {
         bytes += segment.sizeBytes;
         this.scheduleDeletion(await segment.markDeleted());
       }
-      if (doomed.length > 0) this.logger.info('deleted segments below log start', { dir: this.dir, logStartOffset: this.logStart, segments: doomed.length, bytes });
+      if (doomed.length > 0) this.logger.info('deleted segments below log start', { dir: this.dir, logStartOffset: this.logStart, segments: doomed.length, bytes, reason });
       outcome = { segmentsDeleted: doomed.length, bytesDeleted: bytes };
     }).then(() => outcome);
+  }
+
+  /**
+   * What retention decides on, oldest first: every sealed segment (never the active one) with the
+   * base offset of the segment after it, its size and its largest record timestamp (-1 when it
+   * holds none). A segment's largest timestamp stays in memory once known: segments written since
+   * the open know it already; others load it once, from their time index's last entry and the
+   * batch headers after the last offset index entry.
+   */
+  async sealedSegments(): Promise<SealedSegmentFacts[]> {
+    const segments = this.segments;
+    const facts: SealedSegmentFacts[] = [];
+    for (let i = 0; i < segments.length - 1; i++) {
+      const segment = segments[i]!;
+      const largestTimestamp = await segment.maxTimestamp();
+      facts.push({ baseOffset: segment.baseOffset, nextBaseOffset: segments[i + 1]!.baseOffset, sizeBytes: segment.sizeBytes, largestTimestamp, logPath: segment.logPath });
+    }
+    return facts;
+  }
+
+  /**
+   * Compaction's swap (engine/compaction/): replaces the consecutive sealed segments with these
+   * base offsets by one cleaned segment based at the first of them, on the writer queue so it never
+   * interleaves with a roll, truncation or retention. `commit` makes the cleaned files the
+   * committed swap; once the old files are renamed `.deleted` (reads in flight keep their handles
+   * and finish; a read that loses the race retries against the new list), `install` gives the
+   * cleaned files their final names. Returns false, touching nothing, when the log changed since
+   * the clean was planned.
+   */
+  replaceSealedSegments(replacedBaseOffsets: readonly number[], steps: { commit(): Promise<void>; install(): Promise<void>; replaced(): void }): Promise<boolean> {
+    let done = false;
+    return this.enqueueControl(async () => {
+      if (this.closed || this.failedWith !== null || replacedBaseOffsets.length === 0) return;
+      const first = this.segments.findIndex((segment) => segment.baseOffset === replacedBaseOffsets[0]);
+      const count = replacedBaseOffsets.length;
+      // The active segment is never replaced.
+      if (first < 0 || first + count >= this.segments.length) return;
+      for (let i = 0; i < count; i++) if (this.segments[first + i]!.baseOffset !== replacedBaseOffsets[i]) return;
+      await steps.commit();
+      this.truncations++;
+      let swapped: () => void = () => undefined;
+      this.segmentSwap = new Promise<void>((resolve) => (swapped = resolve));
+      try {
+        for (const segment of this.segments.slice(first, first + count)) this.scheduleDeletion(await segment.markDeleted());
+        await steps.install();
+        const cleaned = await LogSegment.existing(this.dir, replacedBaseOffsets[0]!, this.segmentLimits(), this.resources);
+        await cleaned.loadTail();
+        this.segments = [...this.segments.slice(0, first), cleaned, ...this.segments.slice(first + count)];
+      } catch (error) {
+        // The swap is committed on disk; a restart completes it. Until then this log stops.
+        this.failedWith = error as Error;
+        this.logger.error('installing a cleaned segment failed; the log stops until a restart completes the swap', { dir: this.dir, error: String(error) });
+        throw error;
+      } finally {
+        this.segmentSwap = null;
+        swapped();
+      }
+      done = true;
+      steps.replaced();
+    }).then(() => done);
   }
 
   private scheduleDeletion(paths: string[]): void {

@@ -48,6 +48,9 @@ export const ADVERTISED_APIS: readonly AdvertisedApi[] = [
   { apiKey: 42, name: 'DeleteGroups', minVersion: 0, maxVersion: 1 },
   { apiKey: 44, name: 'IncrementalAlterConfigs', minVersion: 0, maxVersion: 1 },
   { apiKey: 47, name: 'OffsetDelete', minVersion: 0, maxVersion: 0 },
+  // tidelog's own (protocol/schemas/): filtered range scans for `tidelog replay`. Kafka clients
+  // skip API keys they do not know; the bundled client falls back to Fetch where it is missing.
+  { apiKey: 32000, name: 'ScanRecords', minVersion: 0, maxVersion: 0 },
 ];
 
 /** Generated and ready to advertise if wanted; left out for the reasons at the top of this file. */

@@ -393,6 +393,49 @@ describe('tidelog inspect verify', () => {
     expect((await runCli(['inspect', 'verify', dir])).code).toBe(0);
   });
 
+  it('given a data directory, verifies each partition directory in it (on worker threads) and exits 1 if any is corrupt', async () => {
+    const dataDir = await scratchDir();
+    const partitionNames = ['orders-2', 'orders-10', 'payments-0'];
+    const segments = new Map<string, BuiltSegment>();
+    for (const name of partitionNames) {
+      const dir = join(dataDir, name);
+      await mkdir(dir);
+      segments.set(name, await writeSegment(dir, 0, [{ records: records(0, 3) }, { records: records(3, 2) }, { records: records(5, 1) }]));
+    }
+    // What else a data directory holds: the metadata store, checkpoints, a partition deleted half-way.
+    await mkdir(join(dataDir, 'meta'));
+    await writeFile(join(dataDir, 'recovery-point-offset-checkpoint'), '0\n0\n');
+    await mkdir(join(dataDir, 'gone-0.0123abcd-delete'));
+
+    const clean = await runCli(['inspect', 'verify', dataDir]);
+    expect(clean.stderr).toBe('');
+    expect(clean.code).toBe(0);
+    // Partitions in topic, then partition number order; each reported as `verify <partition-dir>` reports it.
+    const verifiedLines = clean.stdout.split('\n').filter((line) => line.startsWith('verified '));
+    expect(verifiedLines.map((line) => line.split(':')[0])).toEqual(['orders-2', 'orders-10', 'payments-0'].map((name) => `verified ${join(dataDir, name)}`));
+    expect(clean.stdout.match(/OK: no problems\n/g)).toHaveLength(3);
+    expect(clean.stdout).toMatch(new RegExp(`OK: 3 partitions under ${dataDir}, no problems\n$`));
+
+    const bad = segments.get('orders-10')!;
+    await flipBits(bad.logPath, bad.batches[1]!.position + RECORDS_OFFSET + 2, 0x10);
+    const corrupt = await runCli(['inspect', 'verify', dataDir]);
+    expect(corrupt.code).toBe(1);
+    expect(corrupt.stdout).toContain(`PROBLEM ${bad.logPath} position ${bad.batches[1]!.position} (base offset 3): crc-mismatch`);
+    expect(corrupt.stdout).toMatch(new RegExp(`CORRUPT: 1 problem in 1 of 3 partitions under ${dataDir}\n$`));
+
+    const json = await runCli(['inspect', 'verify', dataDir, '--json']);
+    expect(json.code).toBe(1);
+    const document = JSON.parse(json.stdout) as { dir: string; partitions: VerifyReport[] };
+    expect(document.dir).toBe(dataDir);
+    expect(document.partitions.map((report) => [report.dir, report.problems.length])).toEqual([
+      [join(dataDir, 'orders-2'), 0],
+      [join(dataDir, 'orders-10'), 1],
+      [join(dataDir, 'payments-0'), 0],
+    ]);
+    // The same report as verifying that partition directory alone.
+    expect(document.partitions[1]).toEqual(await verifyPartitionDir(join(dataDir, 'orders-10')));
+  });
+
   it('(a) names file, position and base offset of a batch with one flipped byte under its CRC', async () => {
     const { dir, second } = await goodPartition();
     const bad = second.batches[1]!;

@@ -284,6 +284,7 @@ describe('API table and headers', () => {
       AlterConfigs: '0-1',
       IncrementalAlterConfigs: '0-1',
       OffsetDelete: '0-0',
+      ScanRecords: '0-0',
     });
     expect(isAdvertised(1, 3)).toBe(false);
     expect(isAdvertised(1, 4)).toBe(true);

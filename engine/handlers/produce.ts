@@ -8,6 +8,7 @@ import { decodeProduceRequest, type ProduceRequest } from '../../protocol/genera
 import { encodeProduceResponse, type ProduceResponse, type ProduceResponsePartitionProduceResponse } from '../../protocol/generated/produceResponse.js';
 import { ATTRIBUTES_OFFSET, ATTRIBUTE_TRANSACTIONAL, BATCH_LENGTH_OFFSET, LOG_OVERHEAD } from '../../segments/recordBatch.js';
 import { kafkaErrorCodeOf } from '../kafkaErrors.js';
+import { firstKeylessRecord } from '../compaction/keylessRecords.js';
 import { defineHandler, type HandlerContext } from './handler.js';
 import { topicForUse } from './metadata.js';
 
@@ -32,6 +33,11 @@ async function appendPartition(context: HandlerContext, topic: string, index: nu
   if (problem !== null) return partitionError(index, problem.errorCode, problem.message);
   const log = context.services.topics.partitionLog(topic, index);
   if (log === undefined) return partitionError(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  if (log.config.cleanupPolicy.includes('compact')) {
+    // Compaction keeps the latest record per key: a record without a key has no place (as in Kafka).
+    const keyless = firstKeylessRecord(records!);
+    if (keyless !== null) return partitionError(index, ErrorCode.INVALID_RECORD, `compacted topic ${topic} refuses records without a key (record ${keyless.record} of the batch has none)`);
+  }
   try {
     const result = await log.append(records!);
     return { index, errorCode: ErrorCode.NONE, baseOffset: BigInt(result.baseOffset), logAppendTimeMs: BigInt(result.logAppendTimeMs), logStartOffset: BigInt(result.logStartOffset), errorMessage: null };

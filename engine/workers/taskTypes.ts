@@ -3,10 +3,18 @@
 // output comes back msgpack-encoded (plain maps and arrays; offsets as numbers, which stay exact
 // below 2^53), so every field of an output type must be msgpack-able.
 import type { DiagnosticInput, DiagnosticOutput } from './tasks/diagnostic.js';
+import type { CompactLogInput, CompactLogOutput } from './tasks/compactLog.js';
+import type { RecoverSegmentInput, RecoverSegmentOutput } from './tasks/recoverSegment.js';
+import type { VerifySegmentsInput, VerifySegmentsOutput } from './tasks/verifySegments.js';
+import type { ScanRangeInput, ScanRangeOutput } from './tasks/scanRange.js';
 
 /** Every task kind: its input and its output. Add a kind here and its runner in worker.ts. */
 export interface WorkerTasks {
   diagnostic: { input: DiagnosticInput; output: DiagnosticOutput };
+  compactLog: { input: CompactLogInput; output: CompactLogOutput };
+  verifySegments: { input: VerifySegmentsInput; output: VerifySegmentsOutput };
+  recoverSegment: { input: RecoverSegmentInput; output: RecoverSegmentOutput };
+  scanRange: { input: ScanRangeInput; output: ScanRangeOutput };
 }
 
 export type TaskKind = keyof WorkerTasks;

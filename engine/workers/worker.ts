@@ -6,11 +6,19 @@ import { threadId } from 'node:worker_threads';
 import { Packr } from 'msgpackr';
 import type { TaskInput, TaskKind, TaskMessage, TaskOutput, TaskReply } from './taskTypes.js';
 import { runDiagnostic } from './tasks/diagnostic.js';
+import { runCompactLog } from './tasks/compactLog.js';
+import { recoverSegmentFile } from './tasks/recoverSegment.js';
+import { runVerifySegments } from './tasks/verifySegments.js';
+import { runScanRange } from './tasks/scanRange.js';
 
 type Runners = { [K in TaskKind]: (input: TaskInput<K>) => Promise<TaskOutput<K>> };
 
 const RUNNERS: Runners = {
   diagnostic: (input) => runDiagnostic(input, threadId),
+  compactLog: (input) => runCompactLog(input),
+  verifySegments: runVerifySegments,
+  recoverSegment: recoverSegmentFile,
+  scanRange: runScanRange,
 };
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });

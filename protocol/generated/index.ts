@@ -67,6 +67,8 @@ export * from './saslAuthenticateRequest.js';
 export * from './saslAuthenticateResponse.js';
 export * from './saslHandshakeRequest.js';
 export * from './saslHandshakeResponse.js';
+export * from './scanRecordsRequest.js';
+export * from './scanRecordsResponse.js';
 export * from './syncGroupRequest.js';
 export * from './syncGroupResponse.js';
 export * from './txnOffsetCommitRequest.js';

@@ -1,4 +1,5 @@
-// CLI: regenerates protocol/generated/ from Kafka's message schemas.
+// CLI: regenerates protocol/generated/ from Kafka's message schemas (and tidelog's own, in
+// <repo>/protocol/schemas/, which codegen.ts always reads besides them).
 //
 //   npm run generate:protocol                 schemas from <repo>/../shared/kafka-protocol/schemas
 //   node dist/protocol/generator/generate.js <schemaDir> [outDir]
