@@ -349,13 +349,13 @@ export class GroupMembership {
     this.stable = false;
     this.stopHeartbeat();
     const cooperative = this.protocol === 'cooperative';
+    // First, as that commit may find the generation gone (it resets it): then the partitions are lost.
+    if (cooperative && this.assigned.length > 0 && this.generation >= 0) await this.options.beforeRejoin?.();
     const lost = this.generation < 0;
     if (this.assigned.length > 0 && (!cooperative || lost)) {
       const revoked = this.assigned;
       this.assigned = [];
       await this.options.onRevoke(revoked, lost);
-    } else if (this.assigned.length > 0) {
-      await this.options.beforeRejoin?.();
     }
     if (this.stopped) return;
     const connection = await this.coordinator();

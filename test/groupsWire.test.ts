@@ -41,29 +41,37 @@ function joinRequest(memberId: string, metadata: Buffer): JoinGroupRequest {
 }
 
 describe('consumer group requests over the wire protocol', () => {
-  it('a member commits what it was assigned; a partition it does not own gets ILLEGAL_GENERATION', async () => {
-    const first = await join(joinRequest('', subscription(['orders'])));
-    expect(first!.errorCode).toBe(ErrorCode.MEMBER_ID_REQUIRED);
-    const joined = await join(joinRequest(first!.memberId, subscription(['orders'])));
-    expect(joined).toMatchObject({ errorCode: 0, generationId: 1, leader: first!.memberId, memberId: first!.memberId });
-    const synced = await sendRequest(started.broker, 14, 3, encodeSyncGroupRequest, decodeSyncGroupResponse, {
-      groupId: 'wire-group',
-      generationId: 1,
-      memberId: joined!.memberId,
-      groupInstanceId: null,
-      assignments: [{ memberId: joined!.memberId, assignment: assignment([0, 1]) }],
-    });
-    expect(synced!.errorCode).toBe(0);
+  it('a member commits what it owns or what nobody owns (KIP-429 revoked partitions); a partition another member owns gets ILLEGAL_GENERATION', async () => {
+    const firstTry = await join(joinRequest('', subscription(['orders'])));
+    expect(firstTry!.errorCode).toBe(ErrorCode.MEMBER_ID_REQUIRED);
+    const a = firstTry!.memberId;
+    expect(await join(joinRequest(a, subscription(['orders'])))).toMatchObject({ errorCode: 0, generationId: 1, leader: a });
+    const sync = (generationId: number, memberId: string, assignments: Array<{ memberId: string; assignment: Buffer }>) =>
+      sendRequest(started.broker, 14, 3, encodeSyncGroupRequest, decodeSyncGroupResponse, { groupId: 'wire-group', generationId, memberId, groupInstanceId: null, assignments });
+    expect((await sync(1, a, [{ memberId: a, assignment: assignment([0, 1, 2, 3]) }]))!.errorCode).toBe(0);
+
+    // A second member joins: the rebalance completes once the first rejoins.
+    const secondTry = await join(joinRequest('', subscription(['orders'])));
+    const b = secondTry!.memberId;
+    const bJoined = join(joinRequest(b, subscription(['orders'])));
+    const aRejoined = await join(joinRequest(a, subscription(['orders'])));
+    expect(aRejoined).toMatchObject({ errorCode: 0, generationId: 2, leader: a });
+    expect((await bJoined)!.errorCode).toBe(0);
+    // Cooperative hand-over: partition 3 moves from a to b, so it is withheld for this generation.
+    const bSynced = sync(2, b, []);
+    expect((await sync(2, a, [{ memberId: a, assignment: assignment([0, 1]) }, { memberId: b, assignment: assignment([2]) }]))!.errorCode).toBe(0);
+    expect((await bSynced)!.errorCode).toBe(0);
+
     const commit = await sendRequest(started.broker, 8, 5, encodeOffsetCommitRequest, decodeOffsetCommitResponse, {
       groupId: 'wire-group',
-      generationIdOrMemberEpoch: 1,
-      memberId: joined!.memberId,
+      generationIdOrMemberEpoch: 2,
+      memberId: a,
       groupInstanceId: null,
-      topics: [{ name: 'orders', partitions: [0, 1, 2].map((partitionIndex) => ({ partitionIndex, committedOffset: 0n, committedMetadata: null })) }],
+      topics: [{ name: 'orders', partitions: [0, 1, 2, 3].map((partitionIndex) => ({ partitionIndex, committedOffset: 7n, committedMetadata: null })) }],
     });
-    expect(commit!.topics[0]!.partitions.map((p) => p.errorCode)).toEqual([0, 0, ErrorCode.ILLEGAL_GENERATION]);
-    expect(started.broker.services.groups.offsets.committed('wire-group', 'orders', 0)).toMatchObject({ offset: 0 });
-    expect(started.broker.services.groups.offsets.committed('wire-group', 'orders', 2)).toBeUndefined();
+    expect(commit!.topics[0]!.partitions.map((p) => p.errorCode)).toEqual([0, 0, ErrorCode.ILLEGAL_GENERATION, 0]);
+    const committed = (partition: number) => started.broker.services.groups.offsets.committed('wire-group', 'orders', partition)?.offset;
+    expect([0, 1, 2, 3].map(committed)).toEqual([7, 7, undefined, 7]);
   });
 
   it('a consumer-protocol JoinGroup whose metadata is not a subscription gets INCONSISTENT_GROUP_PROTOCOL', async () => {

@@ -14,14 +14,24 @@ function everyPartition(request: OffsetCommitRequest, errorCode: number): Offset
   return { throttleTimeMs: 0, topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((partition) => ({ partitionIndex: partition.partitionIndex, errorCode })) })) };
 }
 
-/** The partitions the committing member owns, when the group is a Stable consumer group; else null (no check). */
-function ownedPartitions(context: HandlerContext, request: OffsetCommitRequest): Set<string> | null {
+/**
+ * In a Stable consumer group: the partitions assigned to members other than the committing one;
+ * else null (no check). A member may commit a partition it owns or one nobody owns: under
+ * incremental cooperative rebalancing (KIP-429) a member commits the partitions it just gave up,
+ * which are withheld from everyone for one generation. A partition another member owns means the
+ * committer's view of ownership is stale (a zombie): it must rejoin.
+ */
+function partitionsOwnedByOthers(context: HandlerContext, request: OffsetCommitRequest): Set<string> | null {
   const memberId = request.memberId ?? '';
   if (memberId === '' || (request.generationIdOrMemberEpoch ?? -1) < 0) return null;
   const group = context.services.groups.coordinator.describeGroup(request.groupId);
   if (group.state !== 'Stable' || group.protocolType !== CONSUMER_PROTOCOL_TYPE) return null;
-  const member = group.members.find((candidate) => candidate.memberId === memberId);
-  return member === undefined ? null : assignedPartitions(member.assignment);
+  const others = new Set<string>();
+  for (const member of group.members) {
+    if (member.memberId === memberId) continue;
+    for (const key of assignedPartitions(member.assignment)) others.add(key);
+  }
+  return others;
 }
 
 export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetCommitResponse>({
@@ -35,15 +45,13 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
     if (verdict !== ErrorCode.NONE) return everyPartition(request, verdict);
     const accepted: OffsetToCommit[] = [];
     const errors = new Map<string, number>();
-    const owned = ownedPartitions(context, request);
+    const ownedByOthers = partitionsOwnedByOthers(context, request);
     for (const topic of request.topics) {
       for (const partition of topic.partitions) {
         const key = `${topic.name}\u0000${partition.partitionIndex}`;
         const metadata = partition.committedMetadata ?? '';
         if (topics.partitionLog(topic.name, partition.partitionIndex) === undefined) errors.set(key, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-        // A member of a stable consumer group commits only what it was assigned; anything else means
-        // its view of ownership is from an older generation (a zombie): it must rejoin.
-        else if (owned !== null && !owned.has(key)) errors.set(key, ErrorCode.ILLEGAL_GENERATION);
+        else if (ownedByOthers !== null && ownedByOthers.has(key)) errors.set(key, ErrorCode.ILLEGAL_GENERATION);
         else if (Buffer.byteLength(metadata, 'utf8') > MAX_OFFSET_METADATA_BYTES) errors.set(key, ErrorCode.OFFSET_METADATA_TOO_LARGE);
         // Kafka stores any offset, the -1/-2 sentinels of admin resets included; only values a
         // number cannot hold exactly are refused here.
