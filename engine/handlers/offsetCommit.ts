@@ -29,7 +29,8 @@ function partitionsOwnedByOthers(context: HandlerContext, request: OffsetCommitR
   const others = new Set<string>();
   for (const member of group.members) {
     if (member.memberId === memberId) continue;
-    for (const key of assignedPartitions(member.assignment)) others.add(key);
+    // An assignment that does not decode claims nothing we could check against.
+    for (const key of assignedPartitions(member.assignment) ?? []) others.add(key);
   }
   return others;
 }
