@@ -6,8 +6,9 @@
 //   baseline   the produce load alone on topic `load`: SENDERS closed-loop senders, each sending
 //              RECORDS_PER_SEND records of 100 bytes (acks=1, linger 0) and waiting for the answer
 //   compaction the same load while the cleaner compacts `table` (the lag is lifted with
-//              IncrementalAlterConfigs); the phase spans the cleaner's "compacting log" to its
-//              "cleaned log" line, at least MIN_PHASE_MS (the load keeps running until then)
+//              IncrementalAlterConfigs); the phase counts the sends that started between the
+//              cleaner's "compacting log" and "cleaned log" lines (a --quick clean is short, so
+//              its p99 rests on fewer samples: the row says how many)
 //
 // Reported: produce p50/p99/max latency and records/s of both phases, the p99 ratio (target: at
 // most 1.5), compaction MB/s (bytes the task read / its run time, from the cleaner's log line), the
@@ -35,8 +36,6 @@ const FILL_SENDS_IN_FLIGHT = 4;
 const LOAD_VALUE_BYTES = 100;
 const RECORDS_PER_SEND = 100;
 const SENDERS = 4;
-/** Phases shorter than this give too few samples for a p99. */
-const MIN_PHASE_MS = 3_000;
 const BASELINE_MS = { quick: 5_000, full: 15_000 };
 /** The cleaner must have started and finished within these bounds, or the run fails. */
 const COMPACTION_START_TIMEOUT_MS = 30_000;
@@ -90,21 +89,26 @@ function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
 }
 
-/** Closed-loop senders until `keepGoing` says stop; latency of every send. */
-async function runLoad(producer: Producer, name: LoadPhase['name'], keepGoing: (elapsedMs: number) => boolean): Promise<LoadPhase> {
+/**
+ * Closed-loop senders until `keepGoing` says stop. The phase's numbers count the sends that
+ * started inside `window()` (performance.now() times; default: the whole run).
+ */
+async function runLoad(producer: Producer, name: LoadPhase['name'], keepGoing: () => boolean, window?: () => { fromMs: number; toMs: number }): Promise<LoadPhase> {
   const value = Buffer.alloc(LOAD_VALUE_BYTES, 0x61);
   const records = Array.from({ length: RECORDS_PER_SEND }, () => ({ key: null, value }));
-  const latencies: number[] = [];
+  const sends: Array<[number, number]> = [];
   const started = performance.now();
   const sender = async (): Promise<void> => {
-    while (keepGoing(performance.now() - started)) {
+    while (keepGoing()) {
       const sent = performance.now();
       await producer.send('load', records);
-      if (latencies.length < MAX_SAMPLES) latencies.push(performance.now() - sent);
+      if (sends.length < MAX_SAMPLES) sends.push([sent, performance.now() - sent]);
     }
   };
   await Promise.all(Array.from({ length: SENDERS }, () => sender()));
-  const durationMs = performance.now() - started;
+  const { fromMs, toMs } = window?.() ?? { fromMs: started, toMs: performance.now() };
+  const durationMs = toMs - fromMs;
+  const latencies = sends.filter(([sent]) => sent >= fromMs && sent < toMs).map(([, latency]) => latency);
   latencies.sort((a, b) => a - b);
   return {
     name,
@@ -182,7 +186,8 @@ export async function runCompactionBench(options: CompactionBenchOptions): Promi
 
     progress('baseline: the produce load alone');
     const baselineMs = options.quick ? BASELINE_MS.quick : BASELINE_MS.full;
-    const baseline = await runLoad(producer, 'baseline', (elapsed) => elapsed < baselineMs);
+    const baselineEnd = performance.now() + baselineMs;
+    const baseline = await runLoad(producer, 'baseline', () => performance.now() < baselineEnd);
 
     progress('compaction: the same load while the cleaner compacts the table');
     const fromLine = broker.lineCount();
@@ -193,14 +198,24 @@ export async function runCompactionBench(options: CompactionBenchOptions): Promi
       await lift.close();
     }
     const running = broker;
-    await running.waitForLine((line) => / INFO compacting log .*topic="table"/.test(line), COMPACTION_START_TIMEOUT_MS, fromLine);
-    let cleanedLine: string | null = null;
-    const cleaned = running.waitForLine((line) => / INFO cleaned log .*topic="table"/.test(line), COMPACTION_TIMEOUT_MS, fromLine).then((line) => (cleanedLine = line));
+    // The phase counts the sends that started between the cleaner's first and last line.
+    const window = { fromMs: Number.POSITIVE_INFINITY, toMs: Number.POSITIVE_INFINITY };
+    const compacting = running.waitForLine((line) => / INFO compacting log .*topic="table"/.test(line), COMPACTION_START_TIMEOUT_MS, fromLine).then(() => (window.fromMs = performance.now()));
+    const cleaned = running.waitForLine((line) => / INFO cleaned log .*topic="table"/.test(line), COMPACTION_TIMEOUT_MS, fromLine).then((line) => {
+      window.toMs = performance.now();
+      return line;
+    });
     const failed = running.waitForLine((line) => / ERROR compaction/.test(line), COMPACTION_TIMEOUT_MS, fromLine).then((line) => {
       throw new Error(`compaction failed: ${line}`);
     });
-    const withCompaction = await runLoad(producer, 'with compaction', (elapsed) => cleanedLine === null || elapsed < MIN_PHASE_MS);
-    const line = await Promise.race([cleaned, failed]);
+    const stop = Promise.race([cleaned, failed, compacting.then(() => new Promise<never>(() => undefined))]);
+    let stopped = false;
+    stop.then(
+      () => (stopped = true),
+      () => (stopped = true),
+    );
+    const withCompaction = await runLoad(producer, 'with compaction', () => !stopped, () => window);
+    const line = await stop;
     failed.catch(() => undefined);
     const bytesRead = fieldOf(line, 'bytesRead');
     const runMs = fieldOf(line, 'runMs');
@@ -240,13 +255,13 @@ export async function runCompactionBench(options: CompactionBenchOptions): Promi
 }
 
 export function formatTable(report: CompactionBenchReport): string {
-  const rows = report.phases.map((phase) => `| ${phase.name} | ${phase.durationMs} | ${phase.recordsPerSecond} | ${phase.p50Ms} | ${phase.p99Ms} | ${phase.maxMs} |`);
+  const rows = report.phases.map((phase) => `| ${phase.name} | ${phase.durationMs} | ${phase.sends} | ${phase.recordsPerSecond} | ${phase.p50Ms} | ${phase.p99Ms} | ${phase.maxMs} |`);
   const c = report.compaction;
   return [
     `## Produce latency with compaction of a ${Math.round(report.settings.sizeBytes / MIB)} MiB compacted topic${report.meta.quick ? ' (quick)' : ''}`,
     '',
-    '| phase | ms | records/s | p50 ms | p99 ms | max ms |',
-    '|---|---|---|---|---|---|',
+    '| phase | ms | sends | records/s | p50 ms | p99 ms | max ms |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `p99 with compaction / without: ${report.p99Ratio} (target <= ${report.target.p99RatioAtMost}: ${report.target.met ? 'met' : 'missed'})`,

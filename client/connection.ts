@@ -130,7 +130,13 @@ export class BrokerConnection {
       port: options.port,
       noDelay: true,
       // Reading never pauses (true): what arrives is bounded by the requests in flight.
-      onread: { buffer: () => frames.readBuffer(), callback: (bytes: number, buffer: Uint8Array) => (frames.received(bytes, buffer), true) },
+      onread: {
+        buffer: () => frames.readBuffer(),
+        callback: (bytes: number, buffer: Uint8Array) => {
+          frames.received(bytes, buffer);
+          return true;
+        },
+      },
     });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -100,6 +100,7 @@ export interface ConsumerOptions<K = Buffer, V = Buffer> {
  * stays at this record: seek to offset + 1 to skip it.
  */
 export class KafkaRecordDeserializationError extends KafkaSerializationError {
+  override readonly name = 'KafkaRecordDeserializationError';
   readonly topic: string;
   readonly partition: number;
   readonly offset: bigint;

@@ -25,7 +25,7 @@ export interface Deserializer<T = unknown> {
 
 /** A value that a serializer or deserializer refused; names the format and the reason. */
 export class KafkaSerializationError extends KafkaClientError {
-  override readonly name = 'KafkaSerializationError';
+  override readonly name: string = 'KafkaSerializationError';
 
   constructor(readonly format: string, reason: string) {
     super(`${format}: ${reason}`, false);

@@ -3,10 +3,11 @@
 // seeks, pause/resume, OFFSET_OUT_OF_RANGE resets, the prefetch bound. The broker checks every
 // CRC it serves, so a corrupt batch is made by a TCP proxy (it rewrites Metadata answers so the
 // client comes back to it) that flips the last byte of one Fetch response; the decoder is also
-// tested directly.
+// tested directly, and so is the connection's frame assembly (socket reads into frame buffers).
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsumer, KafkaOffsetOutOfRangeError, type Consumer, type ConsumerOptions } from '../client/consumer.js';
+import { FrameAssembler } from '../client/connection.js';
 import { KafkaConfigError } from '../client/errors.js';
 import { createProducer } from '../client/producer.js';
 import { batchRecords, decodeFetchedBatches, decodeFetchedRecords, KafkaCorruptRecordError, RecordCursor, scanFetchedRecords, type ConsumerRecord } from '../client/recordDecoder.js';
@@ -16,6 +17,7 @@ import { ByteReader, ByteWriter } from '../protocol/wire.js';
 import { CRC_OFFSET, encodeBatch } from '../segments/recordBatch.js';
 import { BrokerProcess, kafkaFor, kafkajs, kcat } from './support/brokerProcess.js';
 import { kcatConsume } from './e2e/records.js';
+import { SeededRandom } from './support/random.js';
 
 const IDLE_MS = 1_500;
 let broker: BrokerProcess;
@@ -342,6 +344,62 @@ describe('consumer flow control', () => {
     expect(() => reader.seek('t', 1, 0)).toThrow(/t-1 is not assigned/);
     expect(() => reader.seek('t', 0, -1)).toThrow(/offset must be a non-negative integer/);
     expect(() => reader.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 0 }])).toThrow(/assigned twice/);
+  });
+});
+
+describe('connection frame assembly', () => {
+  /** Feeds `stream` to the assembler as socket reads of random sizes into the buffers it hands out. */
+  function feed(assembler: FrameAssembler, stream: Buffer, random: SeededRandom, inPlace: { reads: number }): void {
+    const reused = assembler.readBuffer(); // nothing in progress yet: the shared read buffer
+    let at = 0;
+    while (at < stream.length) {
+      const target = assembler.readBuffer();
+      const bytes = Math.min(target.length, stream.length - at, random.int(1, 200_000));
+      stream.copy(target, 0, at, at + bytes);
+      if (target !== reused) inPlace.reads++;
+      assembler.received(bytes, target);
+      at += bytes;
+    }
+  }
+
+  function framed(body: Buffer): Buffer {
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(body.length);
+    return Buffer.concat([size, body]);
+  }
+
+  it('returns every frame whole and unaliased, small ones copied out, big ones read in place, for any read sizes (seed 7)', () => {
+    const random = new SeededRandom(7);
+    const bodies = Array.from({ length: 60 }, (_, i) => {
+      if (i % 5 === 0) return Buffer.alloc(random.int(300_000, 1_500_000), random.bytes(997)); // big: a repeated random pattern
+      return i % 7 === 0 ? Buffer.alloc(0) : random.bytes(random.int(4, 5_000));
+    });
+    const frames: Buffer[] = [];
+    const assembler = new FrameAssembler(64 * 1024 * 1024);
+    assembler.listen((frame) => frames.push(frame), (error) => {
+      throw error;
+    });
+    const inPlace = { reads: 0 };
+    feed(assembler, Buffer.concat(bodies.map(framed)), random, inPlace);
+    // Compared only after everything was read: a frame left as a view of the reused read buffer
+    // would have been overwritten by later reads.
+    expect(frames.length).toBe(bodies.length);
+    frames.forEach((frame, i) => expect(frame.equals(bodies[i]!), `frame ${i} (${bodies[i]!.length} bytes)`).toBe(true));
+    expect(inPlace.reads).toBeGreaterThan(0);
+  });
+
+  it('a negative or oversized frame size is reported once and nothing more is handed out', () => {
+    for (const size of [-1, 1025]) {
+      const frames: Buffer[] = [];
+      const errors: Error[] = [];
+      const assembler = new FrameAssembler(1024);
+      assembler.listen((frame) => frames.push(frame), (error) => errors.push(error));
+      const bad = Buffer.alloc(4);
+      bad.writeInt32BE(size);
+      feed(assembler, Buffer.concat([framed(Buffer.from('ok')), bad, framed(Buffer.from('after'))]), new SeededRandom(1), { reads: 0 });
+      expect(frames.map(String)).toEqual(['ok']);
+      expect(errors.map((error) => error.message)).toEqual([`frame size ${size} is outside [0, 1024] (stream byte 6)`]);
+    }
   });
 });
 

@@ -4,7 +4,7 @@
 // KafkaSerializationError) naming topic, partition and offset, the position stays at that record,
 // and a seek past it continues. Runs a broker child process from dist/ (`npm run build` first).
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { createConsumer, KafkaRecordDeserializationError, type Consumer } from '../client/consumer.js';
+import { Consumer, createConsumer, KafkaRecordDeserializationError } from '../client/consumer.js';
 import { KafkaConfigError } from '../client/errors.js';
 import { createProducer, type ProducerRecord } from '../client/producer.js';
 import type { ConsumerRecord } from '../client/recordDecoder.js';
@@ -125,5 +125,16 @@ describe('consumer deserializers', () => {
     const base = { bootstrapServers: ['127.0.0.1:9'] };
     expect(() => createConsumer({ ...base, valueDeserializer: 'yaml' as unknown as 'json' })).toThrow(new KafkaConfigError('valueDeserializer must be one of bytes, string, json, msgpack or a Deserializer, got "yaml"'));
     expect(() => createConsumer({ ...base, keyDeserializer: {} as unknown as Deserializer })).toThrow(/keyDeserializer must be one of .* or an object with a deserialize\(bytes\) function/);
+  });
+
+  it('the types stay sound: a Consumer of Buffer values takes no deserializer that yields something else', () => {
+    const base = { bootstrapServers: ['127.0.0.1:9'] };
+    const typed = (): Consumer<Buffer, string> => new Consumer<Buffer, string>({ ...base, valueDeserializer: 'string' });
+    // @ts-expect-error: without type arguments the values are Buffers, and 'string' yields strings
+    const untyped = (): Consumer => new Consumer({ ...base, valueDeserializer: 'string' });
+    // @ts-expect-error: 'json' yields unknown, not a number
+    const wrong = (): Consumer<Buffer, number> => new Consumer<Buffer, number>({ ...base, valueDeserializer: 'json' });
+    expectTypeOf(typed).returns.toEqualTypeOf<Consumer<Buffer, string>>();
+    expect([untyped, wrong].every((make) => typeof make === 'function')).toBe(true);
   });
 });

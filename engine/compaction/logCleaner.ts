@@ -21,6 +21,7 @@ import type { TopicManager } from '../topicManager.js';
 import type { CompactLogStats } from '../workers/tasks/compactLog.js';
 import { WorkerPoolClosedError, WorkerTaskCancelledError, type WorkerPool } from '../workers/workerPool.js';
 import { crashPoint } from './crashPoints.js';
+import { BYTES_PER_SLOT, MAX_LOAD_FACTOR, MIN_MAP_BYTES } from './keyOffsetMap.js';
 import { planCleaning, type CleaningPlan } from './cleaningPlan.js';
 import { installSwap, promoteCleanedToSwap, removeCleanedFiles } from './segmentSwap.js';
 
@@ -182,7 +183,7 @@ export class LogCleaner {
           dirtySegments,
           firstDirtyOffset: plan.firstDirtyOffset,
           cleanableEndOffset: plan.cleanableEndOffset,
-          mapBudgetBytes: this.options.mapBudgetBytes,
+          mapBudgetBytes: mapBudgetFor(plan.cleanableBytes, this.options.mapBudgetBytes),
           tombstoneHorizonMs: nowMs - target.settings.deleteRetentionMs,
           indexIntervalBytes: log.config.indexIntervalBytes,
           maxIndexEntries: maxIndexEntries(log.config),
@@ -290,6 +291,15 @@ export class LogCleaner {
     this.stopping.abort();
     await Promise.allSettled([...this.running.values()]);
   }
+}
+
+/** A stored record takes at least this many bytes, so a dirty range holds at most bytes/this keys. */
+const MIN_STORED_RECORD_BYTES = 8;
+
+/** The map a clean needs at most: a small dirty range does not allocate the whole configured budget. */
+function mapBudgetFor(dirtyBytes: number, configuredBytes: number): number {
+  const neededBytes = Math.ceil(dirtyBytes / MIN_STORED_RECORD_BYTES / MAX_LOAD_FACTOR) * BYTES_PER_SLOT;
+  return Math.min(configuredBytes, Math.max(MIN_MAP_BYTES, neededBytes));
 }
 
 /** Every partition of every topic, with its topic's compaction settings (the broker's targets). */

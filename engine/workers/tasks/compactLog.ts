@@ -5,6 +5,8 @@
 // task, so it is never copied between threads. The task only writes `.cleaned` files; the swap
 // happens on the broker's event loop. A corrupt batch is reported as an outcome, not thrown, so
 // the cleaner can stop cleaning that partition instead of retrying it.
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { removeCleanedFiles } from '../../compaction/segmentSwap.js';
 import { CorruptSegmentError, type ReadBufferStats } from './compactBatches.js';
@@ -52,7 +54,42 @@ export type CompactLogOutput =
     }
   | { outcome: 'corrupt'; file: string; position: number; problem: string; detail: string };
 
-export async function runCompactLog(input: CompactLogInput): Promise<CompactLogOutput> {
+/** Niceness of the thread while it cleans: the event loop's producers and consumers win the CPU. */
+export const CLEANER_THREAD_NICENESS = 10;
+
+/**
+ * Runs `work` with this thread's scheduling priority lowered (Linux: a thread's id from
+ * /proc/thread-self works with setpriority), and restores it afterwards where the OS lets us. On
+ * other systems, or without permission, the work runs at normal priority.
+ */
+async function atLowPriority<T>(work: () => Promise<T>): Promise<T> {
+  let threadId: number | null = null;
+  let previous = 0;
+  try {
+    threadId = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+    previous = getPriority(threadId);
+    if (previous < CLEANER_THREAD_NICENESS) setPriority(threadId, CLEANER_THREAD_NICENESS);
+  } catch {
+    threadId = null;
+  }
+  try {
+    return await work();
+  } finally {
+    if (threadId !== null) {
+      try {
+        setPriority(threadId, previous);
+      } catch {
+        // Raising priority back needs privileges; the thread stays a background thread.
+      }
+    }
+  }
+}
+
+export function runCompactLog(input: CompactLogInput): Promise<CompactLogOutput> {
+  return atLowPriority(() => compactLog(input));
+}
+
+async function compactLog(input: CompactLogInput): Promise<CompactLogOutput> {
   const started = Date.now();
   const readStats: ReadBufferStats = { peakChunkBytes: 0 };
   let peakHeapBytes = getHeapStatistics().used_heap_size;
