@@ -259,6 +259,9 @@ export class Broker {
     await this.verifier?.stop();
     await this.cleaner?.close();
     await this.services.workers.close();
+    // What the background work cost over the broker's life, for the operator reading the log.
+    const { threads, completed, failed, timedOut, cancelled, retried, rejected, taskTimeMs } = this.services.workers.counters();
+    this.services.logger.info('worker pool stopped', { threads, completed, failed, timedOut, cancelled, retried, rejected, taskTimeMs: Math.round(taskTimeMs) });
     await this.services.groups.close();
     await this.logs.close();
   }

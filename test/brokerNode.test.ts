@@ -83,6 +83,10 @@ describe('startBrokerNode', () => {
     await stopping;
     await first.node.stopped;
     expect(first.logger.lines.filter((line) => line.message === 'broker stopped')).toHaveLength(1);
+    const poolLines = first.logger.lines.filter((line) => line.message === 'worker pool stopped');
+    expect(poolLines).toHaveLength(1);
+    expect(poolLines[0]!.fields).toMatchObject({ failed: 0, timedOut: 0, rejected: 0 });
+    expect(typeof poolLines[0]!.fields.completed).toBe('number');
 
     const second = await startNode(nodeConfig(dir));
     const again = kafkaFor(second.node).admin();
