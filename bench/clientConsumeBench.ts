@@ -19,8 +19,6 @@
 // Run: npm run build && node dist/bench/clientConsumeBench.js [--quick]
 import { startBrokerChild } from './brokerChild.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { connect, type Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -29,9 +27,13 @@ import type * as KafkaJs from 'kafkajs';
 import { createConsumer } from '../client/consumer.js';
 import { createProducer } from '../client/producer.js';
 import { RecordCursor } from '../client/recordDecoder.js';
+import { median } from './benchStats.js';
+import { createKafkaJsClient, createKafkaJsFetchReader, loadKafkaJs, type KafkaJsFetchReader, type KafkaJsModule } from './kafkajsBaseline.js';
 
 const VALUE_BYTES = 100;
+/** The topic has one partition, this one. */
 const PARTITION = 0;
+const PARTITIONS = 1;
 const FETCH_MAX_BYTES = 8 * 1024 * 1024;
 const FETCH_MAX_WAIT_MS = 100;
 const PRODUCE_RECORDS_PER_SEND = 1_000;
@@ -41,8 +43,6 @@ const WARMUP_RECORDS = 500_000;
 const READ_MAX_MS = 120_000;
 const IDLE_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-const READ_COMMITTED = 1;
-const METADATA_MAX_AGE_MS = 300_000;
 
 const PLANS = {
   quick: { label: 'quick', records: 500_000, rounds: 3 },
@@ -103,9 +103,8 @@ export async function runClientConsumeBench(options: ClientConsumeBenchOptions =
   const plan = options.quick === true ? PLANS.quick : PLANS.full;
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const progress = options.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const require = createRequire(import.meta.url);
-  const kafkajs = require('kafkajs') as typeof KafkaJs;
-  const Batch = require('kafkajs/src/consumer/batch') as KafkaJsBatchConstructor;
+  const baseline = loadKafkaJs('bench client-consume');
+  const kafkajs = baseline.module;
   const dir = await mkdtemp(join(tmpdir(), 'tidelog-consume-bench-'));
   // kafkajs eachMessage joins a group per pass: no initial rebalance delay, a small offsets topic.
   const broker = await startBrokerChild(join(REPO_ROOT, 'bin', 'tidelog.js'), join(dir, 'data'), { configs: { 'group.initial.rebalance.delay.ms': '0', 'offsets.topic.num.partitions': '1' } });
@@ -117,13 +116,14 @@ export async function runClientConsumeBench(options: ClientConsumeBenchOptions =
     const produceRecordsPerSecond = plan.records / ((performance.now() - producedAt) / 1000);
     progress(`produced ${plan.records} records (${Math.round(produceRecordsPerSecond)} records/s)`);
 
-    const kafkaReader = await kafkajsReader(kafkajs, Batch, broker.address);
+    const kafkaReader = await kafkajsReader(baseline, broker.address);
     const rows: ClientConsumeRow[] = [];
     try {
       let group = 0;
       const passes: Record<ReaderName, (count: number, ready: () => void) => Promise<PhaseCount>> = {
         'kafkajs eachMessage': (count, ready) => kafkajsEachMessage(kafkajs, broker.address, topic, `bench-${group++}`, count, ready),
-        'kafkajs fetch': (count) => kafkaReader.read(topic, count),
+        // No ready(): its timing includes the metadata look-up, as it always has.
+        'kafkajs fetch': (count) => kafkaReader.read(topic, PARTITIONS, count, READ_MAX_MS),
         'tidelog records()': (count, ready) => readRecords(broker.address, topic, count, ready),
         'tidelog batches()': (count, ready) => readBatches(broker.address, topic, count, ready),
       };
@@ -184,12 +184,6 @@ interface PhaseCount {
   payloadBytes: number;
   /** When the last record was read (close() is not timed, as kafkajs's disconnect is not). */
   endedAt?: number;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** Times `phase` from its start, or from when it calls ready() (after connecting), to its end. */
@@ -283,14 +277,7 @@ async function readBatches(address: string, topic: string, count: number, ready:
 // kafkajs's consumer as users run it
 
 async function kafkajsEachMessage(kafkajs: typeof KafkaJs, address: string, topic: string, groupId: string, count: number, ready: () => void): Promise<PhaseCount> {
-  const kafka = new kafkajs.Kafka({
-    clientId: 'tidelog-consume-bench',
-    brokers: [address],
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    retry: { retries: 0 },
-    logLevel: kafkajs.logLevel.NOTHING,
-    socketFactory: ({ host, port, onConnect }: KafkaJs.ISocketFactoryArgs): Socket => connect({ host, port, noDelay: true }, onConnect),
-  });
+  const kafka = createKafkaJsClient(kafkajs, { clientId: 'tidelog-consume-bench', brokers: [address], requestTimeoutMs: REQUEST_TIMEOUT_MS });
   const consumer = kafka.consumer({ groupId, maxBytes: FETCH_MAX_BYTES, maxBytesPerPartition: FETCH_MAX_BYTES, maxWaitTimeInMs: FETCH_MAX_WAIT_MS, readUncommitted: false });
   let expected = 0;
   let payloadBytes = 0;
@@ -330,90 +317,14 @@ async function kafkajsEachMessage(kafkajs: typeof KafkaJs, address: string, topi
 }
 
 // ---------------------------------------------------------------------------------------------
-// kafkajs's consumer fetch path, driven as bench/loadBench.ts drives it
+// kafkajs's consumer fetch path (bench/kafkajsBaseline.ts), one connected reader for every pass
 
-interface KafkaJsCluster {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  addTargetTopic(topic: string): Promise<void>;
-  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
-  findBroker(request: { nodeId: number }): Promise<KafkaJsBroker>;
+async function kafkajsReader(kafkajs: KafkaJsModule, address: string): Promise<KafkaJsFetchReader> {
+  const kafka = createKafkaJsClient(kafkajs.module, { clientId: 'tidelog-consume-bench', brokers: [address], requestTimeoutMs: REQUEST_TIMEOUT_MS });
+  const reader = createKafkaJsFetchReader(kafkajs, kafka, { fetchMaxBytes: FETCH_MAX_BYTES, fetchMaxWaitMs: FETCH_MAX_WAIT_MS });
+  await reader.connect();
+  return reader;
 }
-
-interface KafkaJsFetchPartition {
-  partition: number;
-  errorCode: number;
-  highWatermark: string;
-  messages: Array<{ offset: string; value: Buffer | null }>;
-}
-
-interface KafkaJsBroker {
-  fetch(request: {
-    isolationLevel: number;
-    maxWaitTime: number;
-    minBytes: number;
-    maxBytes: number;
-    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
-    rackId: string;
-  }): Promise<{ responses: Array<{ topicName: string; partitions: KafkaJsFetchPartition[] }> }>;
-}
-
-type KafkaJsBatchConstructor = new (topic: string, fetchedOffset: string, partitionData: KafkaJsFetchPartition) => { messages: Array<{ offset: string; value: Buffer | null }> };
-type ClusterFactory = (options: { metadataMaxAge: number; allowAutoTopicCreation: boolean; maxInFlightRequests: number | null; isolationLevel: number; instrumentationEmitter: null }) => KafkaJsCluster;
-
-async function kafkajsReader(kafkajs: typeof KafkaJs, Batch: KafkaJsBatchConstructor, address: string): Promise<{ read(topic: string, count: number): Promise<PhaseCount>; disconnect(): Promise<void> }> {
-  const kafka = new kafkajs.Kafka({
-    clientId: 'tidelog-consume-bench',
-    brokers: [address],
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    retry: { retries: 0 },
-    logLevel: kafkajs.logLevel.NOTHING,
-    socketFactory: ({ host, port, onConnect }: KafkaJs.ISocketFactoryArgs): Socket => connect({ host, port, noDelay: true }, onConnect),
-  });
-  const factorySymbol = Object.getOwnPropertySymbols(kafka).find((symbol) => symbol.description === 'private:Kafka:createCluster');
-  const factory = factorySymbol === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[factorySymbol];
-  if (typeof factory !== 'function') throw new Error('kafkajs: the private cluster factory was not found; this bench needs kafkajs 2.2.x');
-  const cluster = (factory as ClusterFactory).call(kafka, { metadataMaxAge: METADATA_MAX_AGE_MS, allowAutoTopicCreation: false, maxInFlightRequests: null, isolationLevel: READ_COMMITTED, instrumentationEmitter: null });
-  await cluster.connect();
-  return {
-    disconnect: () => cluster.disconnect(),
-    async read(topic, count) {
-      await cluster.addTargetTopic(topic);
-      const leader = cluster.findTopicPartitionMetadata(topic).find((partition) => partition.partitionId === PARTITION)?.leader;
-      if (leader === undefined) throw new Error(`no leader for ${topic}-${PARTITION}`);
-      const broker = await cluster.findBroker({ nodeId: leader });
-      const deadline = performance.now() + READ_MAX_MS;
-      let nextOffset = 0;
-      let payloadBytes = 0;
-      while (nextOffset < count && performance.now() < deadline) {
-        const fetchOffset = String(nextOffset);
-        const { responses } = await broker.fetch({
-          isolationLevel: READ_COMMITTED,
-          maxWaitTime: FETCH_MAX_WAIT_MS,
-          minBytes: 1,
-          maxBytes: FETCH_MAX_BYTES,
-          topics: [{ topic, partitions: [{ partition: PARTITION, fetchOffset, maxBytes: FETCH_MAX_BYTES }] }],
-          rackId: '',
-        });
-        const partitionData = responses[0]?.partitions[0];
-        if (partitionData === undefined || partitionData.errorCode !== 0) throw new Error(`fetch of ${topic}-${PARTITION} at ${fetchOffset} answered ${JSON.stringify(responses).slice(0, 500)}`);
-        const messages = new Batch(topic, fetchOffset, partitionData).messages;
-        if (messages.length === 0) break;
-        for (const message of messages) {
-          if (Number(message.offset) !== nextOffset) throw new Error(`${topic}-${PARTITION}: expected offset ${nextOffset}, got ${message.offset}`);
-          nextOffset++;
-          payloadBytes += message.value?.length ?? 0;
-          if (nextOffset === count) break;
-        }
-      }
-      return { records: nextOffset, payloadBytes };
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The broker child process (as bench/clientBench.ts starts it)
-
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   runClientConsumeBench({ quick: process.argv.includes('--quick') }).catch((error: unknown) => {

@@ -27,14 +27,13 @@
 // Every loop stops at a count or a deadline, whichever comes first. The table goes to `out`
 // (stdout), progress lines to `progress` (stderr), the JSON to `outPath`.
 import { startBrokerChild, type BrokerChild } from './brokerChild.js';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { connect, type Socket } from 'node:net';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type * as KafkaJs from 'kafkajs';
+import { clockTicks, peakRssBytes, processCpuSeconds } from './benchStats.js';
+import { createKafkaJsClient, createKafkaJsFetchReader, loadKafkaJs, type KafkaJsFetchReader, type KafkaJsModule } from './kafkajsBaseline.js';
 
 // ---------------------------------------------------------------------------------------------
 // Limits and shapes (all in one place)
@@ -44,7 +43,9 @@ const GB = 1_000_000_000;
 const MIB = 1024 * 1024;
 /** Every record: a 100-byte value, no key, no headers. */
 const VALUE_BYTES = 100;
+/** Every topic has one partition, this one. */
 const PARTITION = 0;
+const PARTITIONS = 1;
 
 /**
  * The kafkajs client as configured for speed. Measured on the 2-CPU bench VM (quick runs, acks=1,
@@ -68,17 +69,11 @@ const CLIENT_SETTINGS = {
   tcpNoDelay: true,
 } as const;
 
-/** The broker's own shutdown grace is 10 s; after this the child is killed (SIGKILL). */
-/** Broker log lines kept for error messages (the newest ones). */
 const KAFKAJS_REQUEST_TIMEOUT_MS = 30_000;
 const KAFKAJS_CONNECTION_TIMEOUT_MS = 5_000;
-/** CLK_TCK when `getconf` cannot tell (Linux has used 100 for decades). */
-const DEFAULT_CLOCK_TICKS_PER_SECOND = 100;
-const GETCONF_TIMEOUT_MS = 5_000;
+const KAFKAJS_KEEP_ALIVE_MS = 60_000;
 /** No loop of this benchmark may run longer than this, whatever a plan says. */
 const MAX_LOOP_MS = 120_000;
-/** Fetches that return nothing in a row before the consumer gives up (each waits fetchMaxWaitMs). */
-const MAX_EMPTY_FETCHES = 50;
 
 interface Plan {
   label: 'full' | 'quick';
@@ -169,7 +164,7 @@ export async function runLoadBench(options: LoadBenchOptions): Promise<LoadBench
   const startedMs = performance.now();
   const progressSink = options.progress ?? ((line: string) => void process.stderr.write(line + '\n'));
   const progress = (line: string): void => progressSink(`[bench ${((performance.now() - startedMs) / 1000).toFixed(1)}s] ${line}`);
-  const kafkajs = loadKafkaJs();
+  const kafkajs = loadKafkaJs('bench load');
   const clockTicksPerSecond = await clockTicks();
   // Fail before a minute of measuring, not after, when the results cannot be written.
   await mkdir(dirname(options.outPath), { recursive: true });
@@ -216,15 +211,12 @@ interface Context {
 
 async function runPhases(context: Context): Promise<LoadRow[]> {
   const { plan, broker, progress } = context;
-  const kafka = new context.kafkajs.module.Kafka({
+  const kafka = createKafkaJsClient(context.kafkajs.module, {
     clientId: 'tidelog-bench-load',
     brokers: [`${broker.host}:${broker.port}`],
-    connectionTimeout: KAFKAJS_CONNECTION_TIMEOUT_MS,
-    requestTimeout: KAFKAJS_REQUEST_TIMEOUT_MS,
-    // The bench owns its bounds; a retry would hide an error inside a measurement.
-    retry: { retries: 0 },
-    logLevel: context.kafkajs.module.logLevel.NOTHING,
-    socketFactory: noDelaySocketFactory,
+    connectionTimeoutMs: KAFKAJS_CONNECTION_TIMEOUT_MS,
+    requestTimeoutMs: KAFKAJS_REQUEST_TIMEOUT_MS,
+    keepAliveMs: KAFKAJS_KEEP_ALIVE_MS,
   });
   const topics = { warmup: 'load-warmup', plain: 'load-acks1', groupCommit: 'load-group-commit' };
   const admin = kafka.admin();
@@ -377,44 +369,7 @@ async function produce(producer: KafkaJs.Producer, topic: string, acks: 1 | -1, 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Consuming through kafkajs's Fetch path (no consumer group)
-
-/** The parts of kafkajs's private Cluster and Broker (src/cluster, src/broker) this bench uses. */
-interface KafkaJsCluster {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  addTargetTopic(topic: string): Promise<void>;
-  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
-  findBroker(request: { nodeId: number }): Promise<KafkaJsBroker>;
-}
-
-interface KafkaJsFetchMessage {
-  offset: string;
-  value: Buffer | null;
-}
-
-interface KafkaJsFetchPartition {
-  partition: number;
-  errorCode: number;
-  highWatermark: string;
-  messages: KafkaJsFetchMessage[];
-}
-
-interface KafkaJsBroker {
-  fetch(request: {
-    isolationLevel: number;
-    maxWaitTime: number;
-    minBytes: number;
-    maxBytes: number;
-    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
-    rackId: string;
-  }): Promise<{ responses: Array<{ topicName: string; partitions: KafkaJsFetchPartition[] }> }>;
-}
-
-/** kafkajs's consumer Batch (src/consumer/batch.js): what its fetch loop builds from each partition's answer. */
-type KafkaJsBatchConstructor = new (topic: string, fetchedOffset: string, partitionData: KafkaJsFetchPartition) => { messages: KafkaJsFetchMessage[] };
-
-type ClusterFactory = (options: { metadataMaxAge: number; allowAutoTopicCreation: boolean; maxInFlightRequests: number | null; isolationLevel: number; instrumentationEmitter: null }) => KafkaJsCluster;
+// Consuming through kafkajs's Fetch path (no consumer group; bench/kafkajsBaseline.ts)
 
 interface FetchConsumer {
   connect(): Promise<void>;
@@ -423,83 +378,17 @@ interface FetchConsumer {
   consume(topic: string, count: number, maxMs: number): Promise<PhaseCount>;
 }
 
-const READ_COMMITTED = 1;
-/** kafkajs's default metadata.max.age (src/index.js DEFAULT_METADATA_MAX_AGE). */
-const METADATA_MAX_AGE_MS = 300_000;
-
 function createFetchConsumer(kafkajs: KafkaJsModule, kafka: KafkaJs.Kafka): FetchConsumer {
-  // The Kafka client keeps its cluster factory under a private symbol; kafka.consumer() calls it
-  // with these options (isolation level read_committed is the consumer's default).
-  const factorySymbol = Object.getOwnPropertySymbols(kafka).find((symbol) => symbol.description === 'private:Kafka:createCluster');
-  const factory = factorySymbol === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[factorySymbol];
-  if (typeof factory !== 'function') throw new Error(`kafkajs ${kafkajs.version}: the client's private cluster factory was not found; this bench needs kafkajs 2.2.x`);
-  const cluster = (factory as ClusterFactory).call(kafka, { metadataMaxAge: METADATA_MAX_AGE_MS, allowAutoTopicCreation: false, maxInFlightRequests: null, isolationLevel: READ_COMMITTED, instrumentationEmitter: null });
+  const reader: KafkaJsFetchReader = createKafkaJsFetchReader(kafkajs, kafka, { fetchMaxBytes: CLIENT_SETTINGS.fetchMaxBytes, fetchMaxWaitMs: CLIENT_SETTINGS.fetchMaxWaitMs });
   return {
-    connect: () => cluster.connect(),
-    disconnect: () => cluster.disconnect(),
+    connect: () => reader.connect(),
+    disconnect: () => reader.disconnect(),
     async consume(topic, count, maxMs) {
       checkLimit({ maxCount: Math.max(count, 1), maxMs });
-      await cluster.addTargetTopic(topic);
-      const leader = cluster.findTopicPartitionMetadata(topic).find((partition) => partition.partitionId === PARTITION)?.leader;
-      if (leader === undefined) throw new Error(`no leader for ${topic}-${PARTITION}`);
-      const broker = await cluster.findBroker({ nodeId: leader });
-      const deadline = performance.now() + maxMs;
-      let nextOffset = 0;
-      let payloadBytes = 0;
-      let emptyFetches = 0;
-      while (nextOffset < count && performance.now() < deadline && emptyFetches < MAX_EMPTY_FETCHES) {
-        const fetchOffset = String(nextOffset);
-        const { responses } = await broker.fetch({
-          isolationLevel: READ_COMMITTED,
-          maxWaitTime: CLIENT_SETTINGS.fetchMaxWaitMs,
-          minBytes: 1,
-          maxBytes: CLIENT_SETTINGS.fetchMaxBytes,
-          topics: [{ topic, partitions: [{ partition: PARTITION, fetchOffset, maxBytes: CLIENT_SETTINGS.fetchMaxBytes }] }],
-          rackId: '',
-        });
-        const partitionData = responses[0]?.partitions[0];
-        if (responses.length !== 1 || partitionData === undefined || partitionData.partition !== PARTITION || partitionData.errorCode !== 0) {
-          throw new Error(`fetch of ${topic}-${PARTITION} at ${fetchOffset} answered ${JSON.stringify(responses).slice(0, 500)}`);
-        }
-        const messages = new kafkajs.Batch(topic, fetchOffset, partitionData).messages;
-        emptyFetches = messages.length === 0 ? emptyFetches + 1 : 0;
-        for (const message of messages) {
-          if (Number(message.offset) !== nextOffset) throw new Error(`${topic}-${PARTITION}: expected offset ${nextOffset}, got ${message.offset}`);
-          nextOffset++;
-          payloadBytes += message.value?.length ?? 0;
-        }
-      }
-      return { records: nextOffset, payloadBytes };
+      const { records, payloadBytes } = await reader.read(topic, PARTITIONS, count, maxMs);
+      return { records, payloadBytes };
     },
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// kafkajs (a devDependency: loaded when this suite runs, not when the CLI starts)
-
-interface KafkaJsModule {
-  module: typeof KafkaJs;
-  version: string;
-  Batch: KafkaJsBatchConstructor;
-}
-
-function loadKafkaJs(): KafkaJsModule {
-  const require = createRequire(import.meta.url);
-  try {
-    const module = require('kafkajs') as typeof KafkaJs;
-    const { version } = require('kafkajs/package.json') as { version: string };
-    const Batch = require('kafkajs/src/consumer/batch') as KafkaJsBatchConstructor;
-    return { module, version, Batch };
-  } catch (error) {
-    throw new Error(`bench load needs kafkajs (a devDependency; run npm install in the checkout): ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
-
-/** kafkajs's socketFactory with TCP_NODELAY set, as the broker sets it on its side. */
-function noDelaySocketFactory({ host, port, onConnect }: KafkaJs.ISocketFactoryArgs): Socket {
-  const socket = connect({ host, port, noDelay: CLIENT_SETTINGS.tcpNoDelay }, onConnect);
-  socket.setKeepAlive(true, 60_000);
-  return socket;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,34 +410,6 @@ async function logFileBytes(partitionDir: string): Promise<number> {
     if (name.endsWith('.log')) bytes += (await stat(join(partitionDir, name))).size;
   }
   return bytes;
-}
-
-/** utime + stime of a process in seconds, from /proc/<pid>/stat (fields 14 and 15). */
-async function processCpuSeconds(pid: number, ticksPerSecond: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) is in parentheses and may contain spaces: count from after it.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[14 - 3]);
-  const stime = Number(fields[15 - 3]);
-  if (!Number.isSafeInteger(utime) || !Number.isSafeInteger(stime)) throw new Error(`unreadable /proc/${pid}/stat: ${text.slice(0, 200)}`);
-  return (utime + stime) / ticksPerSecond;
-}
-
-/** The process's peak resident set (VmHWM), or null where /proc does not say. */
-async function peakRssBytes(pid: number): Promise<number | null> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
-  return match === null ? null : Number(match[1]) * 1024;
-}
-
-/** CLK_TCK, the unit of /proc/<pid>/stat's times. */
-function clockTicks(): Promise<number> {
-  return new Promise((resolve) => {
-    execFile('getconf', ['CLK_TCK'], { timeout: GETCONF_TIMEOUT_MS }, (error, stdout) => {
-      const ticks = Number(String(stdout).trim());
-      resolve(error === null && Number.isSafeInteger(ticks) && ticks > 0 ? ticks : DEFAULT_CLOCK_TICKS_PER_SECOND);
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,10 +20,7 @@
 // Writes latest.json, latest.md and three SVG charts to the output directory; prints the
 // Markdown and the target checks (PASS/FAIL) to stdout; progress on stderr.
 import { startBrokerChild, type BrokerChild } from './brokerChild.js';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { connect, type Socket } from 'node:net';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, arch, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,10 +29,12 @@ import { createAdmin, type Admin } from '../client/admin.js';
 import { createConsumer } from '../client/consumer.js';
 import { createProducer } from '../client/producer.js';
 import { RecordCursor } from '../client/recordDecoder.js';
+import { clockTicks, processCpuSeconds, statusKb } from './benchStats.js';
 import { matrixCharts } from './charts.js';
 import { MATRIX_DESCRIPTIONS, TARGET_POINT, matrixPoints, pointLabel, type MatrixMode, type MatrixPoint } from './matrixPlan.js';
 import { formatTargetCheck, ratios, renderMarkdown, reportProblems, targetChecks, type BenchClient, type MatrixReport, type MatrixRow } from './matrixReport.js';
 import { LatencyRecorder, type LatencySummary } from './percentiles.js';
+import { OffsetCheck, createKafkaJsClient, createKafkaJsFetchReader, loadKafkaJs, type KafkaJsFetchReader, type KafkaJsModule } from './kafkajsBaseline.js';
 
 // ---------------------------------------------------------------------------------------------
 // Limits and settings (all in one place)
@@ -83,13 +82,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const CONNECTION_TIMEOUT_MS = 5_000;
 /** A consume phase ends after this long without data (the log end was reached early). */
 const CONSUME_IDLE_TIMEOUT_MS = 5_000;
-/** kafkajs fetches in a row that return nothing before its reader gives up. */
-const MAX_EMPTY_FETCHES = 50;
 const RSS_SAMPLE_INTERVAL_MS = 100;
-const DEFAULT_CLOCK_TICKS_PER_SECOND = 100;
-const GETCONF_TIMEOUT_MS = 5_000;
-const READ_COMMITTED = 1;
-const METADATA_MAX_AGE_MS = 300_000;
 const PROGRESS_REDRAW_MS = 500;
 
 export interface MatrixBenchOptions {
@@ -137,7 +130,7 @@ export async function runMatrixBench(options: MatrixBenchOptions): Promise<Matri
   const out = options.out ?? ((text: string) => void process.stdout.write(text));
   const points = matrixPoints(options.mode);
   const progress = new MatrixProgress(points.length * 4, options.progressStream ?? process.stderr);
-  const kafkajs = loadKafkaJs();
+  const kafkajs = loadKafkaJs('tidelog bench');
   const clockTicksPerSecond = await clockTicks();
   const startedAt = new Date();
   const loadAverageAtStart = loadavg().map((load) => Number(load.toFixed(2)));
@@ -261,16 +254,7 @@ interface Context {
 
 async function openContext(broker: BrokerChild, kafkajs: KafkaJsModule, settings: Settings, clockTicksPerSecond: number, progress: MatrixProgress): Promise<Context> {
   const admin = createAdmin({ bootstrapServers: [broker.address], requestTimeoutMs: REQUEST_TIMEOUT_MS, clientId: 'tidelog-bench-matrix' });
-  const kafka = new kafkajs.module.Kafka({
-    clientId: 'tidelog-bench-matrix',
-    brokers: [broker.address],
-    connectionTimeout: CONNECTION_TIMEOUT_MS,
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    // The bench owns its bounds; a retry would hide an error inside a measurement.
-    retry: { retries: 0 },
-    logLevel: kafkajs.module.logLevel.NOTHING,
-    socketFactory: noDelaySocketFactory,
-  });
+  const kafka = createKafkaJsClient(kafkajs.module, { clientId: 'tidelog-bench-matrix', brokers: [broker.address], connectionTimeoutMs: CONNECTION_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS });
   return { broker, admin, kafkajs, kafka, settings, clockTicksPerSecond, progress, close: () => admin.close() };
 }
 
@@ -281,14 +265,14 @@ async function openContext(broker: BrokerChild, kafkajs: KafkaJsModule, settings
  */
 interface KafkaJsClients {
   producer: KafkaJs.Producer;
-  reader: KafkaJsReader;
+  reader: KafkaJsFetchReader;
 }
 
 async function withKafkaJsClients<T>(context: Context, use: (clients: KafkaJsClients) => Promise<T>): Promise<T> {
   let next = 0;
   const roundRobin: KafkaJs.ICustomPartitioner = () => ({ partitionMetadata }) => next++ % partitionMetadata.length;
   const producer = context.kafka.producer({ createPartitioner: roundRobin, allowAutoTopicCreation: false, idempotent: false });
-  const reader = createKafkaJsReader(context.kafkajs, context.kafka);
+  const reader = createKafkaJsFetchReader(context.kafkajs, context.kafka, { fetchMaxBytes: FETCH_MAX_BYTES, fetchMaxWaitMs: FETCH_MAX_WAIT_MS });
   await producer.connect();
   try {
     await reader.connect();
@@ -479,25 +463,6 @@ async function produceKafkaJs(context: Context, producer: KafkaJs.Producer, poin
 // ---------------------------------------------------------------------------------------------
 // Consuming
 
-/** Checks that each partition's offsets come as 0, 1, 2, ... */
-class OffsetCheck {
-  private readonly expected: Float64Array;
-
-  constructor(private readonly topic: string, partitions: number) {
-    this.expected = new Float64Array(partitions);
-  }
-
-  next(partition: number, offset: number): void {
-    const expected = this.expected[partition];
-    if (expected !== offset) throw new Error(`${this.topic}-${partition}: expected offset ${expected}, got ${offset}`);
-    this.expected[partition] = offset + 1;
-  }
-
-  position(partition: number): number {
-    return this.expected[partition]!;
-  }
-}
-
 async function consumeTidelog(context: Context, point: MatrixPoint, topic: string, wanted: number, settings: Settings): Promise<Measured> {
   const consumer = createConsumer({
     bootstrapServers: [context.broker.address],
@@ -534,145 +499,16 @@ async function consumeTidelog(context: Context, point: MatrixPoint, topic: strin
   }
 }
 
-async function consumeKafkaJs(context: Context, reader: KafkaJsReader, point: MatrixPoint, topic: string, wanted: number, settings: Settings): Promise<Measured> {
+async function consumeKafkaJs(context: Context, reader: KafkaJsFetchReader, point: MatrixPoint, topic: string, wanted: number, settings: Settings): Promise<Measured> {
   return measure(context, async (ready) => {
+    // ready() once it has the topic's leader, as the bundled consumer's timing starts after connect()
     const read = await reader.read(topic, point.partitions, wanted, Math.min(settings.consumeMs, MAX_PHASE_MS), ready);
     return { ...read, inTopic: 0, latency: null, recordsPerSend: null, sendsInFlight: null, wanted };
   });
 }
 
 // ---------------------------------------------------------------------------------------------
-// kafkajs's consumer fetch path (as bench/loadBench.ts drives it), over all partitions at once
-
-interface KafkaJsCluster {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  addTargetTopic(topic: string): Promise<void>;
-  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
-  findBroker(request: { nodeId: number }): Promise<KafkaJsBroker>;
-}
-
-interface KafkaJsFetchPartition {
-  partition: number;
-  errorCode: number;
-  highWatermark: string;
-  messages: Array<{ offset: string; value: Buffer | null }>;
-}
-
-interface KafkaJsBroker {
-  fetch(request: {
-    isolationLevel: number;
-    maxWaitTime: number;
-    minBytes: number;
-    maxBytes: number;
-    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
-    rackId: string;
-  }): Promise<{ responses: Array<{ topicName: string; partitions: KafkaJsFetchPartition[] }> }>;
-}
-
-type KafkaJsBatchConstructor = new (topic: string, fetchedOffset: string, partitionData: KafkaJsFetchPartition) => { messages: Array<{ offset: string; value: Buffer | null }> };
-type ClusterFactory = (options: { metadataMaxAge: number; allowAutoTopicCreation: boolean; maxInFlightRequests: number | null; isolationLevel: number; instrumentationEmitter: null }) => KafkaJsCluster;
-
-interface KafkaJsReader {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  /** Reads every partition from offset 0 until `wanted` records in all, the log ends, or maxMs; calls ready() once it has the topic's metadata. */
-  read(topic: string, partitions: number, wanted: number, maxMs: number, ready: () => void): Promise<{ records: number; payloadBytes: number; endedAt: number }>;
-}
-
-function createKafkaJsReader(kafkajs: KafkaJsModule, kafka: KafkaJs.Kafka): KafkaJsReader {
-  // kafka.consumer() builds its Cluster with the client's private factory and these options.
-  const factorySymbol = Object.getOwnPropertySymbols(kafka).find((symbol) => symbol.description === 'private:Kafka:createCluster');
-  const factory = factorySymbol === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[factorySymbol];
-  if (typeof factory !== 'function') throw new Error(`kafkajs ${kafkajs.version}: the client's private cluster factory was not found; this bench needs kafkajs 2.2.x`);
-  const cluster = (factory as ClusterFactory).call(kafka, { metadataMaxAge: METADATA_MAX_AGE_MS, allowAutoTopicCreation: false, maxInFlightRequests: null, isolationLevel: READ_COMMITTED, instrumentationEmitter: null });
-  return {
-    connect: () => cluster.connect(),
-    disconnect: () => cluster.disconnect(),
-    async read(topic, partitions, wanted, maxMs, ready) {
-      await cluster.addTargetTopic(topic);
-      const leaders = new Set(cluster.findTopicPartitionMetadata(topic).map((partition) => partition.leader));
-      const [leader] = leaders;
-      if (leaders.size !== 1 || leader === undefined) throw new Error(`${topic}: expected one leader for all partitions, got ${[...leaders].join(', ')}`);
-      const broker = await cluster.findBroker({ nodeId: leader });
-      ready(); // as the bundled consumer's timing starts after connect()
-      const deadline = performance.now() + maxMs;
-      const offsets = new OffsetCheck(topic, partitions);
-      /** Partitions whose end was seen (an empty answer at the high watermark). */
-      const ended = new Set<number>();
-      let records = 0;
-      let payloadBytes = 0;
-      let emptyFetches = 0;
-      while (records < wanted && ended.size < partitions && performance.now() < deadline && emptyFetches < MAX_EMPTY_FETCHES) {
-        const wantedPartitions = [];
-        for (let partition = 0; partition < partitions; partition++) {
-          if (!ended.has(partition)) wantedPartitions.push({ partition, fetchOffset: String(offsets.position(partition)), maxBytes: FETCH_MAX_BYTES });
-        }
-        const { responses } = await broker.fetch({ isolationLevel: READ_COMMITTED, maxWaitTime: FETCH_MAX_WAIT_MS, minBytes: 1, maxBytes: FETCH_MAX_BYTES, topics: [{ topic, partitions: wantedPartitions }], rackId: '' });
-        let fetched = 0;
-        for (const partitionData of responses[0]?.partitions ?? []) {
-          if (partitionData.errorCode !== 0) throw new Error(`fetch of ${topic}-${partitionData.partition} answered error ${partitionData.errorCode}`);
-          const fetchOffset = String(offsets.position(partitionData.partition));
-          const messages = new kafkajs.Batch(topic, fetchOffset, partitionData).messages;
-          if (messages.length === 0 && Number(partitionData.highWatermark) <= offsets.position(partitionData.partition)) ended.add(partitionData.partition);
-          for (const message of messages) {
-            offsets.next(partitionData.partition, Number(message.offset));
-            records++;
-            fetched++;
-            payloadBytes += message.value?.length ?? 0;
-            if (records >= wanted) break;
-          }
-          if (records >= wanted) break;
-        }
-        emptyFetches = fetched === 0 ? emptyFetches + 1 : 0;
-      }
-      return { records, payloadBytes, endedAt: performance.now() };
-    },
-  };
-}
-
-interface KafkaJsModule {
-  module: typeof KafkaJs;
-  version: string;
-  Batch: KafkaJsBatchConstructor;
-}
-
-function loadKafkaJs(): KafkaJsModule {
-  const require = createRequire(import.meta.url);
-  try {
-    const module = require('kafkajs') as typeof KafkaJs;
-    const { version } = require('kafkajs/package.json') as { version: string };
-    const Batch = require('kafkajs/src/consumer/batch') as KafkaJsBatchConstructor;
-    return { module, version, Batch };
-  } catch (error) {
-    throw new Error(`tidelog bench needs kafkajs (a devDependency; run npm install in the checkout): ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
-
-/** kafkajs's socketFactory with TCP_NODELAY set, as the bundled client and the broker set it. */
-function noDelaySocketFactory({ host, port, onConnect }: KafkaJs.ISocketFactoryArgs): Socket {
-  return connect({ host, port, noDelay: true }, onConnect);
-}
-
-// ---------------------------------------------------------------------------------------------
 // The broker process, from /proc
-
-/** utime + stime of a process in seconds, from /proc/<pid>/stat (fields 14 and 15). */
-async function processCpuSeconds(pid: number, ticksPerSecond: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) is in parentheses and may contain spaces: count from after it.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[14 - 3]);
-  const stime = Number(fields[15 - 3]);
-  if (!Number.isSafeInteger(utime) || !Number.isSafeInteger(stime)) throw new Error(`unreadable /proc/${pid}/stat: ${text.slice(0, 200)}`);
-  return (utime + stime) / ticksPerSecond;
-}
-
-async function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | null> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
-  return match === null ? null : Number(match[1]);
-}
 
 async function peakRssMb(pid: number): Promise<number | null> {
   const kb = await statusKb(pid, 'VmHWM');
@@ -707,16 +543,6 @@ class RssSampler {
       if (kb !== null && (this.peakKb === null || kb > this.peakKb)) this.peakKb = kb;
     });
   }
-}
-
-/** CLK_TCK, the unit of /proc/<pid>/stat's times. */
-function clockTicks(): Promise<number> {
-  return new Promise((resolve) => {
-    execFile('getconf', ['CLK_TCK'], { timeout: GETCONF_TIMEOUT_MS }, (error, stdout) => {
-      const ticks = Number(String(stdout).trim());
-      resolve(error === null && Number.isSafeInteger(ticks) && ticks > 0 ? ticks : DEFAULT_CLOCK_TICKS_PER_SECOND);
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,20 @@
 //                      until all three joined one new generation covering every partition, and
 //                      each has consumed a record in it
 //
+// The same join, measured with members of the bundled consumer (client/consumer.ts subscribe()),
+// once with the eager protocol (assignors ['range']) and once with incremental cooperative
+// rebalancing (['cooperative-sticky'], KIP-429), on the same topic in the same run, alternating
+// repetition by repetition so machine noise hits both:
+//   join -> settled    as above (cooperative takes two generations: the first moves nothing to
+//                      the joiner, the follow-up hands it the partitions the others gave up)
+//   longest gap        the longest time, from the last record consumed before the join to the
+//                      settled generation's first record of every partition, between two records
+//                      consumed of one partition, over the partitions an existing member owns
+//                      before and after (eager: they stop too; cooperative: they keep flowing),
+//                      and over every partition
+// With records every PRODUCE_INTERVAL_MS and fetches waiting up to FETCH_MAX_WAIT_MS, a partition
+// that keeps flowing shows a gap of about that much.
+//
 // Both events (the kill, the join) are triggered the moment the group reached its steady state,
 // i.e. just after every member synced and reset its heartbeat timer: the survivors' heartbeats
 // then fall in step with the killed member's, and a joiner is noticed only at the existing
@@ -28,12 +42,15 @@ import { startBrokerChild, withTimeout, type BrokerChild } from './brokerChild.j
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type * as KafkaJs from 'kafkajs';
+import type { AssignorName, RebalanceProtocol } from '../client/assignors.js';
+import { createConsumer, type Consumer } from '../client/consumer.js';
+import { median } from './benchStats.js';
+import { loadKafkaJs } from './kafkajsBaseline.js';
 
 // ---------------------------------------------------------------------------------------------
 // Limits and shapes (all in one place)
@@ -42,9 +59,9 @@ const PARTITIONS = 6;
 const TOPIC = 'rebalance-bench';
 /** One record per partition per tick while a repetition runs. */
 const PRODUCE_INTERVAL_MS = 10;
-/** Broker settings: Kafka's defaults except these (short sessions allowed; no initial delay). */
 /** stderr lines of a member process kept for error reports. */
 const MEMBER_LOG_LINES_KEPT = 200;
+/** Broker settings: Kafka's defaults except these (short sessions allowed; no initial delay). */
 const BROKER_CONFIGS: Readonly<Record<string, string>> = {
   'group.initial.rebalance.delay.ms': '0',
   'group.min.session.timeout.ms': '1000',
@@ -59,7 +76,16 @@ const CHILD_EXIT_TIMEOUT_MS = 10_000;
 /** kafkajs long-poll: it heartbeats between fetches, so this bounds how late it notices a rebalance. */
 const FETCH_MAX_WAIT_MS = 100;
 /** Never run longer than this, whatever a plan says. */
-const MAX_RUN_MS = 600_000;
+const MAX_RUN_MS = 900_000;
+/** The bundled consumer's rows: the eager protocol and incremental cooperative rebalancing. */
+const BUNDLED_PROTOCOLS: ReadonlyArray<{ protocol: RebalanceProtocol; assignors: AssignorName[] }> = [
+  { protocol: 'eager', assignors: ['range'] },
+  { protocol: 'cooperative', assignors: ['cooperative-sticky'] },
+];
+/** How often a bundled member's generation is looked at (it has no events): the join times in its ledger are this late at most. */
+const GENERATION_POLL_MS = 5;
+/** Members consuming before the join (the joiner makes one more). */
+const EXISTING_MEMBERS = 2;
 
 interface MemberTimings {
   sessionTimeoutMs: number;
@@ -98,13 +124,43 @@ export interface RebalanceRow extends MemberTimings {
   maxMs: number;
 }
 
+export interface SampleSummary {
+  samplesMs: number[];
+  medianMs: number;
+  maxMs: number;
+}
+
+/** A member of the bundled consumer joining EXISTING_MEMBERS others, under one rebalance protocol. */
+export interface BundledJoinRow extends MemberTimings {
+  measurement: 'join -> settled';
+  client: 'tidelog';
+  protocol: RebalanceProtocol;
+  assignors: AssignorName[];
+  existingMembers: number;
+  partitions: number;
+  initialRebalanceDelayMs: number;
+  settled: SampleSummary;
+  /** Per repetition: the longest gap between two records consumed of one partition an existing member kept. */
+  retainedPartitionGap: SampleSummary;
+  /** Per repetition: the longest such gap over every partition (those that moved included). */
+  anyPartitionGap: SampleSummary;
+  /** Per repetition: how many partitions an existing member kept. */
+  retainedPartitions: number[];
+  /** Per repetition: generations from the one before the join to the settled one. */
+  generations: number[];
+}
+
 export interface RebalanceBenchReport {
-  machine: { cpus: number; node: string };
+  /** loadAverageAtStart: the machine may be shared (1, 5 and 15 minute load averages). */
+  machine: { cpus: number; node: string; loadAverageAtStart: number[] };
   startedAt: string;
   plan: Plan;
   client: { library: 'kafkajs'; version: string; fetchMaxWaitMs: number };
   broker: { configs: Readonly<Record<string, string>>; warnLines: number; errorLines: number };
   rows: RebalanceRow[];
+  /** The bundled consumer's members (fetch max wait as kafkajs's; auto-commit on, its default). */
+  bundledClient: { library: 'tidelog'; fetchMaxWaitMs: number; produceIntervalMs: number };
+  bundledJoinRows: BundledJoinRow[];
 }
 
 export interface RebalanceBenchOptions {
@@ -132,16 +188,18 @@ export async function runRebalanceBench(options: RebalanceBenchOptions): Promise
   const progressSink = options.progress ?? ((line: string) => void process.stderr.write(line + '\n'));
   const progress = (line: string): void => progressSink(`[bench ${((Date.now() - startedMs) / 1000).toFixed(1)}s] ${line}`);
   const deadlineMs = startedMs + MAX_RUN_MS;
-  const kafkajs = loadKafkaJs();
+  const kafkajs = loadKafkaJs('bench rebalance');
   await mkdir(dirname(outPath), { recursive: true });
   const dir = await mkdtemp(join(tmpdir(), 'tidelog-rebalance-'));
   const report: RebalanceBenchReport = {
-    machine: { cpus: cpus().length, node: process.version },
+    machine: { cpus: cpus().length, node: process.version, loadAverageAtStart: loadavg().map((load) => Number(load.toFixed(2))) },
     startedAt: new Date().toISOString(),
     plan,
     client: { library: 'kafkajs', version: kafkajs.version, fetchMaxWaitMs: FETCH_MAX_WAIT_MS },
     broker: { configs: BROKER_CONFIGS, warnLines: 0, errorLines: 0 },
     rows: [],
+    bundledClient: { library: 'tidelog', fetchMaxWaitMs: FETCH_MAX_WAIT_MS, produceIntervalMs: PRODUCE_INTERVAL_MS },
+    bundledJoinRows: [],
   };
   progress(`${plan.label} run in ${dir}, kafkajs ${kafkajs.version}`);
   try {
@@ -161,12 +219,25 @@ export async function runRebalanceBench(options: RebalanceBenchOptions): Promise
           progress(`${describeTimings(timings)} kill #${repetition + 1}: evicted after ${kill.evictedMs} ms, resumed after ${kill.resumedMs} ms`);
         }
         for (let repetition = 0; repetition < plan.repetitions; repetition++) {
-          settled.push(await measureJoin(context, timings));
-          progress(`${describeTimings(timings)} join #${repetition + 1}: settled after ${settled[settled.length - 1]} ms`);
+          const joined = await measureJoin(context, (groupId, name, changes) => new Member(context, groupId, name, timings, changes), timings);
+          settled.push(joined.settledMs);
+          progress(`${describeTimings(timings)} join #${repetition + 1}: settled after ${joined.settledMs} ms`);
         }
         report.rows.push(row('kill -> evicted', timings, initialRebalanceDelayMs, evicted));
         report.rows.push(row('kill -> resumed', timings, initialRebalanceDelayMs, resumed));
         report.rows.push(row('join -> settled', timings, initialRebalanceDelayMs, settled));
+        const bundled = BUNDLED_PROTOCOLS.map(() => [] as BundledJoin[]);
+        for (let repetition = 0; repetition < plan.repetitions; repetition++) {
+          for (const [index, { protocol, assignors }] of BUNDLED_PROTOCOLS.entries()) {
+            const joined = await measureBundledJoin(context, timings, assignors);
+            bundled[index]!.push(joined);
+            progress(
+              `${describeTimings(timings)} tidelog ${protocol} join #${repetition + 1}: settled after ${joined.settledMs} ms in ${joined.generations} generation(s), ` +
+                `longest gap ${joined.retainedGapMs} ms on the ${joined.retainedPartitions} partitions kept, ${joined.anyGapMs} ms on any`,
+            );
+          }
+        }
+        for (const [index, { protocol, assignors }] of BUNDLED_PROTOCOLS.entries()) report.bundledJoinRows.push(bundledRow(protocol, assignors, timings, initialRebalanceDelayMs, bundled[index]!));
       }
     } catch (error) {
       await broker.stop().catch((stopError: unknown) => progress(`stopping the broker after an error failed too: ${String(stopError)}`));
@@ -196,11 +267,30 @@ function describeTimings(timings: MemberTimings): string {
   return `session ${timings.sessionTimeoutMs} ms, rebalance ${timings.rebalanceTimeoutMs} ms, heartbeat ${timings.heartbeatIntervalMs} ms:`;
 }
 
+function summary(samplesMs: number[]): SampleSummary {
+  return { samplesMs, medianMs: median(samplesMs), maxMs: Math.max(...samplesMs) };
+}
+
 function row(measurement: RebalanceMeasurement, timings: MemberTimings, initialRebalanceDelayMs: number, samplesMs: number[]): RebalanceRow {
-  const sorted = [...samplesMs].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  const medianMs = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  return { measurement, ...timings, initialRebalanceDelayMs, samplesMs, medianMs, maxMs: sorted[sorted.length - 1]! };
+  return { measurement, ...timings, initialRebalanceDelayMs, ...summary(samplesMs) };
+}
+
+function bundledRow(protocol: RebalanceProtocol, assignors: AssignorName[], timings: MemberTimings, initialRebalanceDelayMs: number, joins: readonly BundledJoin[]): BundledJoinRow {
+  return {
+    measurement: 'join -> settled',
+    client: 'tidelog',
+    protocol,
+    assignors,
+    existingMembers: EXISTING_MEMBERS,
+    partitions: PARTITIONS,
+    ...timings,
+    initialRebalanceDelayMs,
+    settled: summary(joins.map((joined) => joined.settledMs)),
+    retainedPartitionGap: summary(joins.map((joined) => joined.retainedGapMs)),
+    anyPartitionGap: summary(joins.map((joined) => joined.anyGapMs)),
+    retainedPartitions: joins.map((joined) => joined.retainedPartitions),
+    generations: joins.map((joined) => joined.generations),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,36 +336,118 @@ async function measureKill(context: Context, timings: MemberTimings): Promise<{ 
   }
 }
 
-/** A third member starts while two consume: until all three consume in one new generation. */
-async function measureJoin(context: Context, timings: MemberTimings): Promise<number> {
+interface JoinResult {
+  settledMs: number;
+  /** The generation before the join and the settled one. */
+  before: number;
+  settled: number;
+  existing: readonly Ledger[];
+}
+
+/**
+ * A third member starts while two consume: until all three consume in one new generation. With a
+ * FlowWatch, its gaps count from the join, and it is frozen once every partition was consumed in
+ * the settled generation (so no partition's gap is still open).
+ */
+async function measureJoin(context: Context, newMember: MemberFactory, timings: MemberTimings, flow?: FlowWatch): Promise<JoinResult> {
   const groupId = `join-${context.nextGroup++}`;
   const changes = new Changes();
-  const first = [new Member(context, groupId, 'a', timings, changes), new Member(context, groupId, 'b', timings, changes)];
-  const joiner = new Member(context, groupId, 'joiner', timings, changes);
+  const first = Array.from({ length: EXISTING_MEMBERS }, (_, index) => newMember(groupId, String.fromCharCode(0x61 + index), changes));
+  const joiner = newMember(groupId, 'joiner', changes);
+  const all = [...first, joiner];
   const producer = await startProducer(context);
   try {
     await Promise.all(first.map((member) => member.start()));
     const before = await waitForSteady(changes, first, SETTLE_TIMEOUT_MS, context);
     const joinAtMs = Date.now();
+    flow?.arm(joinAtMs);
     await joiner.start();
-    const all = [...first, joiner];
     const boundMs = timings.rebalanceTimeoutMs + MEASURE_SLACK_MS;
+    let settled = 0;
     let settledAtMs = 0;
     await changes.until(
       () => {
         const generation = steadyGeneration(all);
         if (generation === null || generation <= before) return false;
-        settledAtMs = Math.max(...all.map((member) => member.firstRecordIn(generation)!));
+        settled = generation;
+        settledAtMs = Math.max(...all.map((member) => firstRecordIn(member, generation)!));
         return true;
       },
       boundMs,
       `${groupId} to settle with the new member`,
       context,
     );
-    return settledAtMs - joinAtMs;
+    if (flow !== undefined) {
+      const allConsumed = (): boolean => Array.from({ length: PARTITIONS }, (_, partition) => partition).every((partition) => all.some((member) => member.firstRecords.has(`${settled}/${partition}`)));
+      await changes.until(allConsumed, MEASURE_SLACK_MS, `${groupId} to consume every partition in generation ${settled}`, context);
+      flow.freeze();
+    }
+    return { settledMs: settledAtMs - joinAtMs, before, settled, existing: first };
   } finally {
-    await Promise.all([...first, joiner].map((member) => member.stop()));
+    await Promise.all(all.map((member) => member.stop()));
     await producer.stop();
+  }
+}
+
+interface BundledJoin {
+  settledMs: number;
+  generations: number;
+  retainedPartitions: number;
+  retainedGapMs: number;
+  anyGapMs: number;
+}
+
+/** measureJoin with members of the bundled consumer, and the longest gaps in consumption. */
+async function measureBundledJoin(context: Context, timings: MemberTimings, assignors: AssignorName[]): Promise<BundledJoin> {
+  const flow = new FlowWatch();
+  const joined = await measureJoin(context, (groupId, name, changes) => new BundledMember(context, groupId, name, timings, assignors, changes, flow), timings, flow);
+  const retained: number[] = [];
+  for (const member of joined.existing) {
+    const kept = new Set(member.joins.get(joined.settled) ?? []);
+    retained.push(...(member.joins.get(joined.before) ?? []).filter((partition) => kept.has(partition)));
+  }
+  const all = Array.from({ length: PARTITIONS }, (_, partition) => partition);
+  // Range keeps some partitions with their owner whatever the member ids; cooperative-sticky keeps most.
+  if (retained.length === 0) throw new Error(`${assignors.join(',')}: no existing member kept a partition (generations ${joined.before} -> ${joined.settled})`);
+  return {
+    settledMs: joined.settledMs,
+    generations: joined.settled - joined.before,
+    retainedPartitions: retained.length,
+    retainedGapMs: flow.longestGapMs(retained),
+    anyGapMs: flow.longestGapMs(all),
+  };
+}
+
+/**
+ * Per partition, the longest time between two records consumed of it (by any member of the
+ * group), between arm() and freeze(); the first gap runs from the last record before arm() (or
+ * from arm(), for a partition not consumed yet).
+ */
+class FlowWatch {
+  private readonly lastAtMs = new Float64Array(PARTITIONS).fill(-1);
+  private readonly longestMs = new Float64Array(PARTITIONS);
+  private state: 'idle' | 'armed' | 'frozen' = 'idle';
+
+  arm(atMs: number): void {
+    if (this.state !== 'idle') throw new Error(`FlowWatch armed when ${this.state}`);
+    this.state = 'armed';
+    for (let partition = 0; partition < PARTITIONS; partition++) if (this.lastAtMs[partition]! < 0) this.lastAtMs[partition] = atMs;
+  }
+
+  consumed(partition: number, atMs: number): void {
+    if (this.state === 'frozen' || partition < 0 || partition >= PARTITIONS) return;
+    if (this.state === 'armed') this.longestMs[partition] = Math.max(this.longestMs[partition]!, atMs - this.lastAtMs[partition]!);
+    this.lastAtMs[partition] = atMs;
+  }
+
+  freeze(): void {
+    if (this.state !== 'armed') throw new Error(`FlowWatch frozen when ${this.state}`);
+    this.state = 'frozen';
+  }
+
+  longestGapMs(partitions: readonly number[]): number {
+    if (this.state !== 'frozen') throw new Error('FlowWatch read before freeze()');
+    return Math.max(...partitions.map((partition) => this.longestMs[partition]!));
   }
 }
 
@@ -326,13 +498,28 @@ async function waitForSteady(changes: Changes, members: readonly Ledger[], timeo
   return generation!;
 }
 
+/** When `ledger`'s member first consumed a record, of any partition, in `generation`. */
+function firstRecordIn(ledger: Ledger, generation: number): number | undefined {
+  let first: number | undefined;
+  for (const [key, atMs] of ledger.firstRecords) if (key.startsWith(`${generation}/`)) first = Math.min(first ?? Infinity, atMs);
+  return first;
+}
+
 function recordFirst(ledger: Ledger, generation: number, partition: number): void {
   const key = `${generation}/${partition}`;
   if (!ledger.firstRecords.has(key)) ledger.firstRecords.set(key, Date.now());
 }
 
+/** A member the join measurement starts and stops. */
+interface GroupMember extends Ledger {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+type MemberFactory = (groupId: string, name: string, changes: Changes) => GroupMember;
+
 /** A kafkajs member in this process. Its generation comes from kafkajs's debug log "Received assignment" (GROUP_JOIN carries none). */
-class Member implements Ledger {
+class Member implements GroupMember {
   readonly joins = new Map<number, number[]>();
   readonly firstRecords = new Map<string, number>();
   private readonly consumer: KafkaJs.Consumer;
@@ -399,16 +586,79 @@ class Member implements Ledger {
     return first;
   }
 
-  firstRecordIn(generation: number): number | undefined {
-    let first: number | undefined;
-    for (const [key, atMs] of this.firstRecords) if (key.startsWith(`${generation}/`)) first = Math.min(first ?? Infinity, atMs);
-    return first;
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await withTimeout(this.consumer.disconnect(), MEMBER_STOP_TIMEOUT_MS, `member ${this.name} to disconnect`).catch(() => undefined);
+  }
+}
+
+/**
+ * A member of the bundled consumer in this process: subscribe() with the given assignors, records()
+ * read as they come. Its generation and assignment are read from consumer.groupMembership, which
+ * has no events: on each record and every GENERATION_POLL_MS.
+ */
+class BundledMember implements GroupMember {
+  readonly joins = new Map<number, number[]>();
+  readonly firstRecords = new Map<string, number>();
+  private readonly consumer: Consumer;
+  private loop: Promise<void> = Promise.resolve();
+  private poll: NodeJS.Timeout | null = null;
+  private assignmentsSeen = 0;
+  private running = false;
+
+  constructor(
+    context: Context,
+    private readonly groupId: string,
+    readonly name: string,
+    private readonly timings: MemberTimings,
+    private readonly assignors: AssignorName[],
+    private readonly changes: Changes,
+    private readonly flow: FlowWatch,
+  ) {
+    this.consumer = createConsumer({ bootstrapServers: [context.broker.address], clientId: `rebalance-bench-tidelog-${name}`, maxWaitMs: FETCH_MAX_WAIT_MS, requestTimeoutMs: 10_000, connectTimeoutMs: 5_000 });
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    const { sessionTimeoutMs, rebalanceTimeoutMs, heartbeatIntervalMs } = this.timings;
+    this.consumer.subscribe([TOPIC], { groupId: this.groupId, sessionTimeoutMs, rebalanceTimeoutMs, heartbeatIntervalMs, assignors: this.assignors });
+    this.poll = setInterval(() => this.lookAtGeneration(), GENERATION_POLL_MS);
+    this.loop = this.consume();
+  }
+
+  private lookAtGeneration(): void {
+    const group = this.consumer.groupMembership;
+    if (group === null || group.assignmentsReceived === this.assignmentsSeen) return;
+    this.assignmentsSeen = group.assignmentsReceived;
+    const partitions = group.assignment().filter((tp) => tp.topic === TOPIC).map((tp) => tp.partition);
+    this.joins.set(group.generationId, partitions.sort((a, b) => a - b));
+    this.changes.notify();
+  }
+
+  private async consume(): Promise<void> {
+    try {
+      for await (const record of this.consumer.records()) {
+        const atMs = Date.now();
+        this.flow.consumed(record.partition, atMs);
+        this.lookAtGeneration();
+        const key = `${this.consumer.groupMembership?.generationId ?? -1}/${record.partition}`;
+        if (this.firstRecords.has(key)) continue;
+        this.firstRecords.set(key, atMs);
+        this.changes.notify();
+      }
+    } catch (error) {
+      if (this.running) this.changes.fail(new Error(`member ${this.name} of ${this.groupId} failed: ${error instanceof Error ? error.message : String(error)}`));
+    }
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    await withTimeout(this.consumer.disconnect(), MEMBER_STOP_TIMEOUT_MS, `member ${this.name} to disconnect`).catch(() => undefined);
+    if (this.poll !== null) clearInterval(this.poll);
+    // close() commits, leaves the group and ends the records() loop.
+    await withTimeout(this.consumer.close(), MEMBER_STOP_TIMEOUT_MS, `member ${this.name} to close`).catch(() => undefined);
+    await withTimeout(this.loop, MEMBER_STOP_TIMEOUT_MS, `member ${this.name}'s records() to end`).catch(() => undefined);
   }
 }
 
@@ -502,7 +752,7 @@ class ChildMember implements Ledger {
  */
 export async function runBenchMember(argumentsJson: string): Promise<void> {
   const args = JSON.parse(argumentsJson) as ChildMemberArguments;
-  const { module: kafkajs } = loadKafkaJs();
+  const { module: kafkajs } = loadKafkaJs('bench rebalance');
   const emit = (event: object): void => void process.stdout.write(JSON.stringify(event) + '\n');
   let receivedGenerationId = -1;
   let generationId = -1;
@@ -549,20 +799,29 @@ export async function runBenchMember(argumentsJson: string): Promise<void> {
 
 class Changes {
   private readonly checks = new Set<() => void>();
+  private failure: Error | null = null;
 
   notify(): void {
     for (const check of [...this.checks]) check();
   }
 
+  /** A member failed: every wait, now and later, rejects with `error`. */
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.notify();
+  }
+
   async until(condition: () => boolean, timeoutMs: number, what: string, context: Context): Promise<void> {
     if (Date.now() + timeoutMs > context.deadlineMs) timeoutMs = Math.max(0, context.deadlineMs - Date.now());
+    if (this.failure !== null) throw this.failure;
     if (condition()) return;
     let check: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         check = () => {
-          if (condition()) resolve();
+          if (this.failure !== null) reject(this.failure);
+          else if (condition()) resolve();
         };
         this.checks.add(check);
         timer = setTimeout(() => reject(new Error(`rebalance bench: timed out after ${timeoutMs} ms waiting for ${what}\n${context.broker.tail(20)}`)), timeoutMs);
@@ -637,15 +896,6 @@ function lineTimeMs(line: string): number {
 // ---------------------------------------------------------------------------------------------
 // Helpers and the table
 
-function loadKafkaJs(): { module: typeof KafkaJs; version: string } {
-  const require = createRequire(import.meta.url);
-  try {
-    return { module: require('kafkajs') as typeof KafkaJs, version: (require('kafkajs/package.json') as { version: string }).version };
-  } catch (error) {
-    throw new Error(`bench rebalance needs kafkajs (a devDependency; run npm install in the checkout): ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
-
 /** The checkout root (where package.json is), whether this runs from bench/ or dist/bench/. */
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -663,12 +913,27 @@ export function formatTable(report: RebalanceBenchReport): string {
     (row) =>
       `| ${row.measurement} | ${row.sessionTimeoutMs} | ${row.rebalanceTimeoutMs} | ${row.heartbeatIntervalMs} | ${row.initialRebalanceDelayMs} | ${row.samplesMs.length} | ${Math.round(row.medianMs)} | ${Math.round(row.maxMs)} | ${row.samplesMs.join(', ')} |`,
   );
+  const bundledHeader =
+    '| bundled consumer join | assignors | session timeout ms | rebalance timeout ms | heartbeat ms | runs | settled median ms | settled max ms | generations | partitions kept | longest gap on kept partitions, median / max ms | longest gap on any partition, median / max ms |';
+  const bundledRule = '|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|';
+  const bundledRows = report.bundledJoinRows.map(
+    (row) =>
+      `| ${row.protocol} | ${row.assignors.join(', ')} | ${row.sessionTimeoutMs} | ${row.rebalanceTimeoutMs} | ${row.heartbeatIntervalMs} | ${row.settled.samplesMs.length} | ${Math.round(row.settled.medianMs)} | ${Math.round(row.settled.maxMs)} | ` +
+      `${row.generations.join(', ')} | ${row.retainedPartitions.join(', ')} | ${Math.round(row.retainedPartitionGap.medianMs)} / ${Math.round(row.retainedPartitionGap.maxMs)} | ${Math.round(row.anyPartitionGap.medianMs)} / ${Math.round(row.anyPartitionGap.maxMs)} |`,
+  );
   return [
-    `Rebalance bench (${report.plan.label}), kafkajs ${report.client.version}, ${PARTITIONS} partitions, 3 members (one SIGKILLed / one joining), fetch max wait ${report.client.fetchMaxWaitMs} ms, ${report.machine.cpus} CPUs, node ${report.machine.node}`,
+    `Rebalance bench (${report.plan.label}), kafkajs ${report.client.version}, ${PARTITIONS} partitions, 3 members (one SIGKILLed / one joining), fetch max wait ${report.client.fetchMaxWaitMs} ms, ${report.machine.cpus} CPUs (load average ${report.machine.loadAverageAtStart.join(', ')} at the start), node ${report.machine.node}`,
     '',
     header,
     rule,
     ...rows,
+    '',
+    `The bundled consumer: a member joins ${EXISTING_MEMBERS} others (group.initial.rebalance.delay.ms ${BROKER_CONFIGS['group.initial.rebalance.delay.ms']}, a record per partition every ${report.bundledClient.produceIntervalMs} ms, fetch max wait ${report.bundledClient.fetchMaxWaitMs} ms); ` +
+      'a gap is the longest time between two records consumed of one partition, from the last one before the join until every partition was consumed in the settled generation.',
+    '',
+    bundledHeader,
+    bundledRule,
+    ...bundledRows,
     '',
   ].join('\n');
 }
