@@ -95,7 +95,7 @@ function verifyCommand(outcome: CommandOutcome): CommandModule<object, VerifyArg
       argv
         .positional('dir', { type: 'string', demandOption: true, describe: 'a partition directory, e.g. <data-dir>/orders-0, or a directory of them, e.g. <data-dir>' })
         .option('json', { type: 'boolean', default: false, describe: 'print the report as one JSON document' })
-        .option('allow-offset-gaps', { type: 'boolean', default: false, describe: 'accept gaps between offsets (compacted topics)' }),
+        .option('allow-offset-gaps', { type: 'boolean', default: false, describe: 'accept gaps between offsets (compacted topics; implied where the offset-gaps-allowed marker is)' }),
     handler: async (args) => {
       if (typeof args.dir !== 'string') return; // a usage error already recorded; see dump
       await reportingPathErrors(outcome, async () => {

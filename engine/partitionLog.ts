@@ -34,7 +34,7 @@ import {
 } from '../segments/recordBatch.js';
 import { UnsupportedCompressionError } from '../segments/compression.js';
 import { CorruptBatchError, LogSegment, writeFileSynced, type BatchChainRules, type PendingBatch, type SegmentResources } from '../segments/logSegment.js';
-import { DELETED_SUFFIX, parseSegmentFileName, segmentPath } from '../segments/segmentNames.js';
+import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, parseSegmentFileName, segmentPath } from '../segments/segmentNames.js';
 import type { Clock } from './clock.js';
 import { InvalidRecordsError, LogClosedError, OffsetOutOfRangeError, StorageError } from './errors.js';
 import { LeaderEpochCache } from './leaderEpochCache.js';
@@ -46,6 +46,7 @@ import { recoverSegmentFile, type RecoverSegmentInput, type RecoverSegmentOutput
 import type { WorkerPool } from './workers/workerPool.js';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
+
 /** Producer-state snapshots kept per partition; older ones are removed at each roll. */
 const SNAPSHOTS_KEPT = 2;
 
@@ -186,8 +187,32 @@ export class PartitionLog {
    */
   reconfigure(config: LogConfig): void {
     this.currentConfig = config;
-    this.rules.contiguousOffsets = this.rules.contiguousOffsets && hasContiguousOffsets(config);
+    if (this.rules.contiguousOffsets && !hasContiguousOffsets(config)) {
+      this.rules.contiguousOffsets = false;
+      // The cleaner also awaits this before its first swap, so no gap exists before the marker.
+      this.markOffsetGapsAllowed().catch((error: unknown) => this.logger.error('writing the offset-gaps marker failed', { dir: this.dir, error: String(error) }));
+    }
     this.startFlushTimer();
+  }
+
+  /** Whether this log requires contiguous offsets (never after it may have been compacted). */
+  get offsetsContiguous(): boolean {
+    return this.rules.contiguousOffsets;
+  }
+
+  private gapsMarker: Promise<void> | null = null;
+
+  /** Writes OFFSET_GAPS_MARKER durably (once); call before anything can leave a gap. */
+  markOffsetGapsAllowed(): Promise<void> {
+    this.rules.contiguousOffsets = false;
+    this.gapsMarker ??= (async () => {
+      await writeFileSynced(join(this.dir, OFFSET_GAPS_MARKER), Buffer.alloc(0));
+      await fsyncDirectory(this.dir);
+    })().catch((error: unknown) => {
+      this.gapsMarker = null;
+      throw error;
+    });
+    return this.gapsMarker;
   }
 
   private startFlushTimer(): void {
@@ -203,6 +228,15 @@ export class PartitionLog {
   static async open(options: PartitionLogOptions): Promise<PartitionLog> {
     await mkdir(options.dir, { recursive: true });
     const log = new PartitionLog(options, await LeaderEpochCache.load(options.dir));
+    const gapsMarked = await readFile(join(options.dir, OFFSET_GAPS_MARKER)).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return false;
+        throw error;
+      },
+    );
+    if (gapsMarked) log.rules.contiguousOffsets = false;
+    else if (!log.rules.contiguousOffsets) await log.markOffsetGapsAllowed();
     await log.load(options);
     log.startFlushTimer();
     return log;

@@ -12,7 +12,6 @@
 // and checking happen on the pool's threads.
 import { stat } from 'node:fs/promises';
 import type { Logger } from './logger.js';
-import { hasContiguousOffsets } from './logConfig.js';
 import type { PartitionLog } from './partitionLog.js';
 import { LOG_SUFFIX, segmentPath } from '../segments/segmentNames.js';
 import type { VerifyReport } from './verify/partitionVerifier.js';
@@ -167,7 +166,7 @@ export class VerificationScheduler {
       try {
         report = await this.options.workers.run(
           'verifySegments',
-          { dir: log.dir, allowOffsetGaps: !hasContiguousOffsets(log.config), segmentBaseOffsets: chunk.map((candidate) => candidate.baseOffset) },
+          { dir: log.dir, allowOffsetGaps: !log.offsetsContiguous, segmentBaseOffsets: chunk.map((candidate) => candidate.baseOffset) },
           { signal: this.stopping.signal, label: `verify ${topic}-${partition}` },
         );
       } catch (error) {

@@ -26,3 +26,10 @@ export function parseSegmentFileName(name: string): { baseOffset: number; kind: 
   if (!Number.isSafeInteger(baseOffset)) return null;
   return { baseOffset, kind: match[2] as 'log' | 'index' | 'timeindex' };
 }
+
+/**
+ * Present in a partition directory once its log may hold offset gaps (its cleanup.policy included
+ * compact at some point). Gaps left by compaction stay when the policy later changes to delete,
+ * so recovery, reads and verification keep allowing them, across restarts too.
+ */
+export const OFFSET_GAPS_MARKER = 'offset-gaps-allowed';

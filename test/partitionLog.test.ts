@@ -3,6 +3,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidRecordsError, OffsetOutOfRangeError } from '../engine/errors.js';
 import { CRC_OFFSET, computeBatchCrc, decodeRecords, encodeBatch, readBatchHeader } from '../segments/recordBatch.js';
 import { SeededRandom } from './support/random.js';
+import { resolveLogConfig } from '../engine/logConfig.js';
+import { OFFSET_GAPS_MARKER } from '../segments/segmentNames.js';
+import { verifyPartitionDir } from '../engine/verify/partitionVerifier.js';
 import { labelledBatch, openTestLog, readAll, splitBatches, temporaryDirectory, type TestLog } from './support/logs.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -303,6 +306,45 @@ describe('PartitionLog refuses bad input and keeps what it has', () => {
     await expectRefused(log, negative, 'corrupt');
     const next = encodeBatch([{ key: null, value: Buffer.from('x') }], { baseOffset: 3, partitionLeaderEpoch: 0 });
     expect(await log.appendWithOffsets(next)).toMatchObject({ baseOffset: 3, lastOffset: 3 });
+  });
+});
+
+describe('offset gaps of a compacted log', () => {
+  it('stay allowed after the policy changes to delete, across reconfigure, an unclean restart and verification', async () => {
+    const dir = await temporaryDirectory();
+    cleanups.push(dir.remove);
+    const gapped = (base: number, label: string) => encodeBatch([{ key: Buffer.from(label), value: Buffer.from(label) }], { baseOffset: base, partitionLeaderEpoch: 0 });
+
+    const compacted = await openTestLog(dir.path, { cleanupPolicy: 'compact' });
+    expect(compacted.log.offsetsContiguous).toBe(false);
+    expect(await readdir(dir.path)).toContain(OFFSET_GAPS_MARKER);
+    await compacted.log.appendWithOffsets(gapped(0, 'a'));
+    await compacted.log.appendWithOffsets(gapped(5, 'b')); // a gap, as compaction leaves
+    // The topic goes back to delete: appends stay contiguous from here, the old gap stays valid.
+    compacted.log.reconfigure(resolveLogConfig({ fileDeleteDelayMs: 0, cleanupPolicy: 'delete' }));
+    expect(compacted.log.offsetsContiguous).toBe(false);
+    await compacted.log.append(labelledBatch('c', 2, 1000));
+    await compacted.log.close();
+
+    // Reopened under delete after an unclean stop, from recovery point 0: nothing is truncated.
+    const reopened = await openTestLog(dir.path, { cleanupPolicy: 'delete' }, { cleanShutdown: false, recoveryPoint: 0 });
+    cleanups.push(() => reopened.log.close());
+    expect(reopened.log.offsetsContiguous).toBe(false);
+    expect(reopened.log.logEndOffset).toBe(8);
+    expect((await readAll(reopened.log)).map((batch) => offsetsOf(batch))).toEqual([{ base: 0, last: 0 }, { base: 5, last: 5 }, { base: 6, last: 7 }]);
+    expect(reopened.logger.lines.filter((line) => line.level === 'warn')).toEqual([]);
+    const report = await verifyPartitionDir(dir.path);
+    expect(report.allowOffsetGaps).toBe(true);
+    expect(report.problems).toEqual([]);
+  });
+
+  it('a log that was never compacted has no marker and refuses gaps', async () => {
+    const { log, dir } = await freshLog({ cleanupPolicy: 'delete' });
+    expect(log.offsetsContiguous).toBe(true);
+    expect(await readdir(dir)).not.toContain(OFFSET_GAPS_MARKER);
+    await log.append(labelledBatch('a', 2, 1000));
+    const gap = encodeBatch([{ key: null, value: Buffer.from('x') }], { baseOffset: 9, partitionLeaderEpoch: 0 });
+    await expect(log.appendWithOffsets(gap)).rejects.toMatchObject({ reason: 'offsets-out-of-order' });
   });
 });
 

@@ -45,7 +45,7 @@ import {
   type BatchHeader,
   type BatchProblem,
 } from '../../segments/recordBatch.js';
-import { DELETED_SUFFIX, parseSegmentFileName } from '../../segments/segmentNames.js';
+import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, parseSegmentFileName } from '../../segments/segmentNames.js';
 import { TIME_INDEX_ENTRY_BYTES } from '../../segments/timeIndex.js';
 
 /** Default read window: one read covers many batches; larger batches are streamed through it. */
@@ -358,7 +358,8 @@ interface SegmentFiles {
  */
 export async function verifyPartitionDir(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const readChunkBytes = resolveReadChunkBytes(options.readChunkBytes);
-  const allowOffsetGaps = options.allowOffsetGaps ?? false;
+  // A log that was ever compacted says so in its directory; its gaps are not damage.
+  const allowOffsetGaps = (options.allowOffsetGaps ?? false) || (await stat(join(dir, OFFSET_GAPS_MARKER)).then(() => true, () => false));
   const wanted = options.segmentBaseOffsets === undefined ? null : new Set(options.segmentBaseOffsets);
   if (wanted === null) await requireDirectory(dir);
   const problems = new ProblemLog();
