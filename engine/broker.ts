@@ -151,6 +151,7 @@ export class Broker {
         backoffMs: config.logCleanerBackoffMs,
         mapBudgetBytes: config.logCleanerDedupeBufferBytes,
         threads: config.logCleanerThreads,
+        ioMaxBytesPerSecond: config.logCleanerIoMaxBytesPerSecond,
       });
       broker.cleaner.start();
     }

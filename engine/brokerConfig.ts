@@ -57,6 +57,8 @@ export interface BrokerConfig {
   logCleanerDedupeBufferBytes: number;
   /** log.cleaner.threads: logs cleaned at once (each takes one worker thread). */
   logCleanerThreads: number;
+  /** log.cleaner.io.max.bytes.per.second: read rate of one clean, so it does not crowd out producers. */
+  logCleanerIoMaxBytesPerSecond: number;
   /** log.verify.interval.ms: how often sealed segments not verified yet are CRC-checked in the background; -1 never. */
   verifyIntervalMs: number;
   /** The `log.*` and other broker keys that give topic configs their defaults. */
@@ -76,6 +78,18 @@ function integer(min: number, max: number): (value: string, key: string) => numb
       throw new ConfigError(`${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
     }
     return parsed;
+  };
+}
+
+/**
+ * A rate Kafka writes as a double (its default is Double.MAX_VALUE, 1.7976931348623157E308): any
+ * number at or above `min`; values past 2^53 mean no limit and are held as MAX_SAFE_INTEGER.
+ */
+function bytesPerSecond(min: number): (value: string, key: string) => number {
+  return (value, key) => {
+    const parsed = Number(value.trim());
+    if (value.trim() === '' || !(parsed >= min)) throw new ConfigError(`${key} must be a number of bytes per second of at least ${min}, got ${JSON.stringify(value)}`);
+    return Math.min(Math.floor(parsed), Number.MAX_SAFE_INTEGER);
   };
 }
 
@@ -145,6 +159,7 @@ const brokerKeys: Record<string, BrokerKey> = {
   // At least 4096 map slots of 16 bytes, at most 4 GiB (the map lives outside the worker's heap).
   'log.cleaner.dedupe.buffer.size': { parse: integer(65_536, 4 * 1024 * 1024 * 1024), apply: (c, v) => (c.logCleanerDedupeBufferBytes = v as number) },
   'log.cleaner.threads': { parse: integer(1, 64), apply: (c, v) => (c.logCleanerThreads = v as number) },
+  'log.cleaner.io.max.bytes.per.second': { parse: bytesPerSecond(1024 * 1024), apply: (c, v) => (c.logCleanerIoMaxBytesPerSecond = v as number) },
   // tidelog's own: the background CRC check of sealed segments (Kafka has none).
   'log.verify.interval.ms': { parse: periodOrNever(365 * DAY_MS), apply: (c, v) => (c.verifyIntervalMs = v as number) },
   'log.dirs': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v).split(',')[0]!) },
@@ -193,6 +208,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     logCleanerBackoffMs: 15_000,
     logCleanerDedupeBufferBytes: 128 * 1024 * 1024,
     logCleanerThreads: 1,
+    logCleanerIoMaxBytesPerSecond: 100 * 1024 * 1024,
     verifyIntervalMs: 60 * 60 * 1000,
     topicDefaults: {},
     clusterId: 'tidelog',

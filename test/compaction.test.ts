@@ -16,7 +16,8 @@ import { MemoryLogger } from '../engine/logger.js';
 import { runCompactLog } from '../engine/workers/tasks/compactLog.js';
 import { WorkerPool } from '../engine/workers/workerPool.js';
 import { decodeRecords, encodeBatch } from '../segments/recordBatch.js';
-import { segmentPath } from '../segments/segmentNames.js';
+import { OFFSET_GAPS_MARKER, segmentPath } from '../segments/segmentNames.js';
+import { brokerConfigFromProperties } from '../engine/brokerConfig.js';
 import { sendRequest, startInProcessBroker } from './support/inProcessBroker.js';
 import { openTestLog, readAll, temporaryDirectory, type TestLog } from './support/logs.js';
 import { SeededRandom } from './support/random.js';
@@ -138,6 +139,8 @@ describe('compaction of a log', () => {
     expect(survivors.filter((record) => record.value === null)).toHaveLength(50);
     expect(test.log.sizeBytes).toBeLessThan(bytesBefore / 10);
     expect(cleaner.checkpointOf('table', 0)).toBe(test.log.segmentBaseOffsets().at(-1));
+    // The log now has gaps: its directory says so, so a later delete policy or restart keeps them valid.
+    expect(await readdir(test.dir)).toContain(OFFSET_GAPS_MARKER);
 
     // delete.retention.ms later, the next clean (it needs something dirty) drops the tombstones.
     test.clock.advance(HOUR_MS + 1);
@@ -324,12 +327,14 @@ describe('swap recovery at open', () => {
     await sealActive(test);
     const before = await readRecords(test);
     const sealed = await test.log.sealedSegments();
-    const group = sealed.map((segment) => ({ baseOffset: segment.baseOffset, sizeBytes: segment.sizeBytes }));
-    expect(group.length).toBeGreaterThan(1);
+    const segments = sealed.map((segment) => ({ baseOffset: segment.baseOffset, nextBaseOffset: segment.nextBaseOffset, sizeBytes: segment.sizeBytes }));
+    expect(segments.length).toBeGreaterThan(1);
     const output = await runCompactLog({
       dir: test.dir,
-      groups: [group],
-      dirtySegments: group,
+      segments,
+      dirtySegments: segments,
+      segmentBytes: test.log.config.segmentBytes,
+      ioMaxBytesPerSecond: 0,
       firstDirtyOffset: 0,
       cleanableEndOffset: sealed.at(-1)!.nextBaseOffset,
       mapBudgetBytes: MIN_MAP_BYTES,
@@ -337,12 +342,13 @@ describe('swap recovery at open', () => {
       indexIntervalBytes: test.log.config.indexIntervalBytes,
       maxIndexEntries: maxIndexEntries(test.log.config),
     });
-    expect(output.outcome).toBe('cleaned');
+    // 40 keys clean down to one small segment: every input segment is replaced by one output.
+    expect(output.outcome === 'cleaned' && output.groups.map((group) => group.replacedBaseOffsets)).toEqual([segments.map((segment) => segment.baseOffset)]);
     const tail = before.filter((record) => record.key === 'tail');
     const after = [...[...latestByKey(written).values()].sort((a, b) => a.offset - b.offset), ...tail];
     await test.log.close();
     opened.splice(opened.indexOf(test), 1);
-    return { test, before, after, replaced: group.map((segment) => segment.baseOffset), base: group[0]!.baseOffset };
+    return { test, before, after, replaced: segments.map((segment) => segment.baseOffset), base: segments[0]!.baseOffset };
   }
 
   async function reopen(test: TestLog): Promise<{ records: Read[]; files: string[] }> {
@@ -384,6 +390,17 @@ describe('swap recovery at open', () => {
   });
 });
 
+describe('cleaner broker configs', () => {
+  it("log.cleaner.io.max.bytes.per.second takes Kafka's double form; its default (Double.MAX_VALUE) means no limit", () => {
+    expect(brokerConfigFromProperties({ 'log.cleaner.io.max.bytes.per.second': '1.7976931348623157E308' }).config.logCleanerIoMaxBytesPerSecond).toBe(Number.MAX_SAFE_INTEGER);
+    expect(brokerConfigFromProperties({ 'log.cleaner.io.max.bytes.per.second': '52428800' }).config.logCleanerIoMaxBytesPerSecond).toBe(52_428_800);
+    expect(brokerConfigFromProperties({ 'log.cleaner.io.max.bytes.per.second': '5.0E7' }).config.logCleanerIoMaxBytesPerSecond).toBe(50_000_000);
+    for (const value of ['1000', 'fast', '']) {
+      expect(() => brokerConfigFromProperties({ 'log.cleaner.io.max.bytes.per.second': value })).toThrow(/log.cleaner.io.max.bytes.per.second must be a number of bytes per second of at least 1048576/);
+    }
+  });
+});
+
 describe('the key offset map', () => {
   it('keeps the largest offset per key and refuses new keys once full, never existing ones', () => {
     const map = new KeyOffsetMap(MIN_MAP_BYTES);
@@ -400,8 +417,8 @@ describe('the key offset map', () => {
     expect(map.get(hash('key-8'))).toBe(8);
   });
 
-  it('plans nothing for a log whose only segment is the active one, and never includes it', () => {
-    expect(planCleaning({ sealed: [], logStartOffset: 0, checkpointOffset: null, nowMs: 0, minCompactionLagMs: 0, segmentBytes: 1000 }).groups).toEqual([]);
+  it('plans nothing without sealed segments; plans the sealed ones below the first uncleanable offset, with the dirty ratio in whole segments', () => {
+    expect(planCleaning({ sealed: [], logStartOffset: 0, checkpointOffset: null, nowMs: 0, minCompactionLagMs: 0 }).segments).toEqual([]);
     const plan = planCleaning({
       sealed: [
         { baseOffset: 0, nextBaseOffset: 10, sizeBytes: 600, largestTimestamp: 1 },
@@ -412,11 +429,22 @@ describe('the key offset map', () => {
       checkpointOffset: 10,
       nowMs: 100,
       minCompactionLagMs: 0,
-      segmentBytes: 1000,
     });
-    expect(plan.groups.map((group) => group.map((segment) => segment.baseOffset))).toEqual([[0, 10], [20]]);
+    expect(plan.segments.map((segment) => segment.baseOffset)).toEqual([0, 10, 20]);
     expect(plan.cleanableEndOffset).toBe(30);
     expect(plan.dirtyRatio).toBeCloseTo(600 / 1200);
+    const lagged = planCleaning({
+      sealed: [
+        { baseOffset: 0, nextBaseOffset: 10, sizeBytes: 600, largestTimestamp: 1 },
+        { baseOffset: 10, nextBaseOffset: 20, sizeBytes: 300, largestTimestamp: 95 },
+      ],
+      logStartOffset: 0,
+      checkpointOffset: null,
+      nowMs: 100,
+      minCompactionLagMs: 10,
+    });
+    expect(lagged.cleanableEndOffset).toBe(10);
+    expect(lagged.segments.map((segment) => segment.baseOffset)).toEqual([0]);
   });
 });
 

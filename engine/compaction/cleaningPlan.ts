@@ -7,7 +7,7 @@
 // of the active segment: the active segment is never cleaned. The dirty ratio is
 // cleanable bytes / (clean + cleanable bytes), counted in whole segments as Kafka does.
 // Every sealed segment below cleanableEnd is rewritten (so older duplicates and tombstones in the
-// clean part go too), in groups whose total size fits one segment (segment.bytes).
+// clean part go too); the worker groups them into cleaned segments by output size.
 
 export interface SegmentFacts {
   baseOffset: number;
@@ -26,7 +26,6 @@ export interface PlanInput {
   checkpointOffset: number | null;
   nowMs: number;
   minCompactionLagMs: number;
-  segmentBytes: number;
 }
 
 export interface CleaningPlan {
@@ -36,17 +35,14 @@ export interface CleaningPlan {
   cleanableBytes: number;
   /** cleanable / (clean + cleanable); 0 when there is nothing to clean. */
   dirtyRatio: number;
-  /** Segments to rewrite, consecutive, each group becoming one cleaned segment. */
-  groups: Array<Array<{ baseOffset: number; sizeBytes: number }>>;
+  /** Segments to rewrite, consecutive, oldest first. */
+  segments: Array<{ baseOffset: number; nextBaseOffset: number; sizeBytes: number }>;
 }
-
-/** Offsets within one segment must stay within a u32 index entry's reach of its base. */
-const MAX_RELATIVE_OFFSET = 0x7fffffff;
 
 export function planCleaning(input: PlanInput): CleaningPlan {
   // Segments wholly below the log start are retention's to delete.
   const live = input.sealed.filter((segment) => segment.nextBaseOffset > input.logStartOffset);
-  const empty: CleaningPlan = { firstDirtyOffset: input.logStartOffset, cleanableEndOffset: input.logStartOffset, cleanBytes: 0, cleanableBytes: 0, dirtyRatio: 0, groups: [] };
+  const empty: CleaningPlan = { firstDirtyOffset: input.logStartOffset, cleanableEndOffset: input.logStartOffset, cleanBytes: 0, cleanableBytes: 0, dirtyRatio: 0, segments: [] };
   if (live.length === 0) return empty;
   const sealedEnd = live[live.length - 1]!.nextBaseOffset;
   const lowest = Math.max(input.logStartOffset, live[0]!.baseOffset);
@@ -67,20 +63,6 @@ export function planCleaning(input: PlanInput): CleaningPlan {
     else if (segment.baseOffset < cleanableEnd) cleanableBytes += segment.sizeBytes;
   }
   if (cleanableEnd <= firstDirty || cleanableBytes === 0) return { ...empty, firstDirtyOffset: firstDirty, cleanableEndOffset: Math.max(cleanableEnd, firstDirty), cleanBytes };
-  const groups: CleaningPlan['groups'] = [];
-  let group: Array<{ baseOffset: number; sizeBytes: number }> = [];
-  let groupBytes = 0;
-  for (const segment of live) {
-    if (segment.baseOffset >= cleanableEnd) break;
-    const fits = group.length > 0 && groupBytes + segment.sizeBytes <= input.segmentBytes && segment.nextBaseOffset - 1 - group[0]!.baseOffset <= MAX_RELATIVE_OFFSET;
-    if (group.length > 0 && !fits) {
-      groups.push(group);
-      group = [];
-      groupBytes = 0;
-    }
-    group.push({ baseOffset: segment.baseOffset, sizeBytes: segment.sizeBytes });
-    groupBytes += segment.sizeBytes;
-  }
-  if (group.length > 0) groups.push(group);
-  return { firstDirtyOffset: firstDirty, cleanableEndOffset: cleanableEnd, cleanBytes, cleanableBytes, dirtyRatio: cleanableBytes / (cleanBytes + cleanableBytes), groups };
+  const segments = live.filter((segment) => segment.baseOffset < cleanableEnd).map(({ baseOffset, nextBaseOffset, sizeBytes }) => ({ baseOffset, nextBaseOffset, sizeBytes }));
+  return { firstDirtyOffset: firstDirty, cleanableEndOffset: cleanableEnd, cleanBytes, cleanableBytes, dirtyRatio: cleanableBytes / (cleanBytes + cleanableBytes), segments };
 }

@@ -7,8 +7,9 @@
 //   hashLow  Int32Array   lane 2
 //   offsets  Float64Array latest offset of the key, -1 for an empty slot
 //
-// 16 bytes a slot; the slot count is the largest power of two the byte budget holds, and the
-// table refuses new keys past MAX_LOAD_FACTOR so probes stay short. Two keys that share all 64
+// 16 bytes a slot. The table starts small and doubles while keys arrive, up to the largest power
+// of two of slots the byte budget holds; it refuses new keys past MAX_LOAD_FACTOR of that, so
+// probes stay short and memory stays within log.cleaner.dedupe.buffer.size. Two keys that share all 64
 // bits would be taken for one key (expected once in ~2^32 keys at 1M keys: accepted, as Kafka
 // accepts MD5 collisions).
 
@@ -17,6 +18,8 @@ export const BYTES_PER_SLOT = 16;
 export const MAX_LOAD_FACTOR = 0.75;
 /** Smallest budget accepted: 4096 slots. */
 export const MIN_MAP_BYTES = 4096 * BYTES_PER_SLOT;
+/** A new map starts this small and doubles as keys arrive. */
+const INITIAL_SLOTS = 4096;
 
 const EMPTY = -1;
 
@@ -26,31 +29,41 @@ export interface KeyHash {
 }
 
 export class KeyOffsetMap {
-  readonly slots: number;
-  /** Distinct keys the map takes before it reports itself full. */
+  /** Distinct keys the map takes, at its largest, before it reports itself full. */
   readonly capacity: number;
-  private readonly hashHigh: Int32Array;
-  private readonly hashLow: Int32Array;
-  private readonly offsets: Float64Array;
-  private readonly mask: number;
+  private readonly maxSlots: number;
+  private slots: number;
+  private mask: number;
+  private hashHigh: Int32Array;
+  private hashLow: Int32Array;
+  private offsets: Float64Array;
   private entryCount = 0;
+  /** Most bytes held at once (while growing, the old and the new table both exist). */
+  peakBytes: number;
 
+  /**
+   * A map of at most `budgetBytes`. It starts at INITIAL_SLOTS and doubles as keys arrive, so a
+   * log with few keys never allocates the whole budget.
+   */
   constructor(budgetBytes: number) {
     if (!Number.isSafeInteger(budgetBytes) || budgetBytes < MIN_MAP_BYTES) throw new RangeError(`key offset map budget must be an integer >= ${MIN_MAP_BYTES} bytes, got ${budgetBytes}`);
-    let slots = 1;
-    while (slots * 2 * BYTES_PER_SLOT <= budgetBytes && slots * 2 <= 0x4000_0000) slots *= 2;
-    this.slots = slots;
-    this.mask = slots - 1;
-    this.capacity = Math.floor(slots * MAX_LOAD_FACTOR);
-    this.hashHigh = new Int32Array(slots);
-    this.hashLow = new Int32Array(slots);
-    this.offsets = new Float64Array(slots).fill(EMPTY);
+    let maxSlots = 1;
+    while (maxSlots * 2 * BYTES_PER_SLOT <= budgetBytes && maxSlots * 2 <= 0x4000_0000) maxSlots *= 2;
+    this.maxSlots = maxSlots;
+    this.capacity = Math.floor(maxSlots * MAX_LOAD_FACTOR);
+    this.slots = Math.min(INITIAL_SLOTS, maxSlots);
+    this.mask = this.slots - 1;
+    this.hashHigh = new Int32Array(this.slots);
+    this.hashLow = new Int32Array(this.slots);
+    this.offsets = new Float64Array(this.slots).fill(EMPTY);
+    this.peakBytes = this.sizeBytes;
   }
 
   get size(): number {
     return this.entryCount;
   }
 
+  /** Bytes the map holds now (it grows up to its budget). */
   get sizeBytes(): number {
     return this.slots * BYTES_PER_SLOT;
   }
@@ -67,6 +80,10 @@ export class KeyOffsetMap {
       const existing = this.offsets[slot]!;
       if (existing === EMPTY) {
         if (this.entryCount >= this.capacity) return false;
+        if (this.entryCount >= this.slots * MAX_LOAD_FACTOR) {
+          this.grow();
+          return this.put(hash, offset);
+        }
         this.hashHigh[slot] = hash.high;
         this.hashLow[slot] = hash.low;
         this.offsets[slot] = offset;
@@ -89,6 +106,26 @@ export class KeyOffsetMap {
       if (existing === EMPTY) return EMPTY;
       if (this.hashHigh[slot] === hash.high && this.hashLow[slot] === hash.low) return existing;
       slot = (slot + 1) & this.mask;
+    }
+  }
+
+  /** Doubles the table (within the budget) and re-inserts every entry. */
+  private grow(): void {
+    const [oldHigh, oldLow, oldOffsets] = [this.hashHigh, this.hashLow, this.offsets];
+    this.slots = Math.min(this.slots * 2, this.maxSlots);
+    this.mask = this.slots - 1;
+    this.hashHigh = new Int32Array(this.slots);
+    this.hashLow = new Int32Array(this.slots);
+    this.offsets = new Float64Array(this.slots).fill(EMPTY);
+    this.peakBytes = Math.max(this.peakBytes, this.sizeBytes + oldOffsets.length * BYTES_PER_SLOT);
+    for (let i = 0; i < oldOffsets.length; i++) {
+      const offset = oldOffsets[i]!;
+      if (offset === EMPTY) continue;
+      let slot = oldHigh[i]! & this.mask;
+      while (this.offsets[slot] !== EMPTY) slot = (slot + 1) & this.mask;
+      this.hashHigh[slot] = oldHigh[i]!;
+      this.hashLow[slot] = oldLow[i]!;
+      this.offsets[slot] = offset;
     }
   }
 }

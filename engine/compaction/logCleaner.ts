@@ -53,6 +53,8 @@ export interface LogCleanerOptions {
   mapBudgetBytes: number;
   /** log.cleaner.threads: logs cleaned at once. */
   threads: number;
+  /** log.cleaner.io.max.bytes.per.second: read rate of one clean; 0 for no limit. */
+  ioMaxBytesPerSecond?: number;
   /** Time limit of one clean's worker task; default: the pool's. */
   taskTimeoutMs?: number;
 }
@@ -146,7 +148,6 @@ export class LogCleaner {
       checkpointOffset: this.checkpointOf(target.topic, target.partition),
       nowMs: this.options.clock.nowMs(),
       minCompactionLagMs: target.settings.minCompactionLagMs,
-      segmentBytes: target.log.config.segmentBytes,
     });
   }
 
@@ -168,18 +169,17 @@ export class LogCleaner {
     const { logger } = this.options;
     const dir = log.dir;
     const nowMs = this.options.clock.nowMs();
-    const dirtySegments = plan.groups.flat().filter((segment, index, all) => {
-      const next = all[index + 1]?.baseOffset ?? plan.cleanableEndOffset;
-      return next > plan.firstDirtyOffset;
-    });
-    logger.info('compacting log', { topic, partition, dirtyRatio: plan.dirtyRatio.toFixed(3), firstDirtyOffset: plan.firstDirtyOffset, cleanableEndOffset: plan.cleanableEndOffset, cleanableBytes: plan.cleanableBytes, segments: plan.groups.flat().length });
+    const dirtySegments = plan.segments.filter((segment) => segment.nextBaseOffset > plan.firstDirtyOffset).map(({ baseOffset, sizeBytes }) => ({ baseOffset, sizeBytes }));
+    logger.info('compacting log', { topic, partition, dirtyRatio: plan.dirtyRatio.toFixed(3), firstDirtyOffset: plan.firstDirtyOffset, cleanableEndOffset: plan.cleanableEndOffset, cleanableBytes: plan.cleanableBytes, segments: plan.segments.length });
     let output;
     try {
       output = await this.options.workers.run(
         'compactLog',
         {
           dir,
-          groups: plan.groups,
+          segments: plan.segments,
+          segmentBytes: log.config.segmentBytes,
+          ioMaxBytesPerSecond: this.options.ioMaxBytesPerSecond ?? 0,
           dirtySegments,
           firstDirtyOffset: plan.firstDirtyOffset,
           cleanableEndOffset: plan.cleanableEndOffset,
@@ -211,6 +211,8 @@ export class LogCleaner {
       return { topic, partition, outcome: 'corrupt', reason: `${output.file} at ${output.position}: ${output.problem}: ${output.detail}` };
     }
     crashPoint('after-cleaned');
+    // Gaps must be known valid (across restarts and policy changes) before the first one lands.
+    await log.markOffsetGapsAllowed();
     let segmentsReplaced = 0;
     for (const group of output.groups) {
       const base = group.baseOffset;

@@ -9,15 +9,15 @@ import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { removeCleanedFiles } from '../../compaction/segmentSwap.js';
-import { CorruptSegmentError, type ReadBufferStats } from './compactBatches.js';
+import { CorruptSegmentError, IoThrottle, type ReadBufferStats } from './compactBatches.js';
 import { buildKeyOffsetMap, type SegmentToRead } from './compactKeyMap.js';
-import { rewriteGroup, type RewriteStats, type RewrittenGroup } from './compactRewrite.js';
+import { rewriteSegments, type RewriteStats, type RewrittenGroup, type SegmentToRewrite } from './compactRewrite.js';
 
 export interface CompactLogInput {
   /** The partition directory. */
   dir: string;
-  /** Sealed segments to rewrite, oldest first, grouped: each group becomes one cleaned segment. */
-  groups: SegmentToRead[][];
+  /** Sealed segments to rewrite, consecutive, oldest first. */
+  segments: SegmentToRewrite[];
   /** The segments holding the dirty range [firstDirtyOffset, cleanableEndOffset), oldest first. */
   dirtySegments: SegmentToRead[];
   /** Records before this offset were cleaned before (the cleaner checkpoint). */
@@ -26,6 +26,10 @@ export interface CompactLogInput {
   cleanableEndOffset: number;
   /** Bytes the key map may take (log.cleaner.dedupe.buffer.size). */
   mapBudgetBytes: number;
+  /** log.cleaner.io.max.bytes.per.second: read rate limit of the task (both phases); 0 for none. */
+  ioMaxBytesPerSecond: number;
+  /** segment.bytes: a cleaned segment replaces as many input segments as its output fits. */
+  segmentBytes: number;
   /** Tombstones with a timestamp below this are dropped. */
   tombstoneHorizonMs: number;
   indexIntervalBytes: number;
@@ -37,7 +41,7 @@ export interface CompactLogStats extends RewriteStats {
   mapBytes: number;
   recordsScanned: number;
   bytesScanned: number;
-  /** Largest V8 heap of this thread seen during the task, plus the map and read buffers (outside the heap). */
+  /** Largest V8 heap of this thread seen during the task, plus the map at its peak and the read buffer (both outside the heap). */
   peakMemoryBytes: number;
   runMs: number;
 }
@@ -91,7 +95,7 @@ export function runCompactLog(input: CompactLogInput): Promise<CompactLogOutput>
 
 async function compactLog(input: CompactLogInput): Promise<CompactLogOutput> {
   const started = Date.now();
-  const readStats: ReadBufferStats = { peakChunkBytes: 0 };
+  const readStats: ReadBufferStats = { peakChunkBytes: 0, throttle: new IoThrottle(input.ioMaxBytesPerSecond) };
   let peakHeapBytes = getHeapStatistics().used_heap_size;
   const sampleHeap = (): void => {
     peakHeapBytes = Math.max(peakHeapBytes, getHeapStatistics().used_heap_size);
@@ -117,14 +121,9 @@ async function compactLog(input: CompactLogInput): Promise<CompactLogOutput> {
       runMs: 0,
     };
     const rules = { map, mapEndOffset, tombstoneHorizonMs: input.tombstoneHorizonMs, indexIntervalBytes: input.indexIntervalBytes, maxIndexEntries: input.maxIndexEntries };
-    const groups: RewrittenGroup[] = [];
-    for (const group of input.groups) {
-      // Groups wholly past the map's end hold nothing the map can deduplicate.
-      if (group[0]!.baseOffset >= mapEndOffset) break;
-      groups.push(await rewriteGroup(input.dir, group, rules, stats, readStats));
-      sampleHeap();
-    }
-    stats.peakMemoryBytes = peakHeapBytes + map.sizeBytes + readStats.peakChunkBytes;
+    const groups: RewrittenGroup[] = await rewriteSegments(input.dir, input.segments, rules, input.segmentBytes, stats, readStats);
+    sampleHeap();
+    stats.peakMemoryBytes = peakHeapBytes + map.peakBytes + readStats.peakChunkBytes;
     stats.runMs = Date.now() - started;
     return { outcome: 'cleaned', mapEndOffset, splitIntoPasses: mapEndOffset < input.cleanableEndOffset, groups, stats };
   } catch (error) {

@@ -1,12 +1,13 @@
-// Compaction, phase two (in a worker): rewrites a group of sealed segments into one cleaned
-// segment `<B>.log.cleaned` (+ indexes and the swap manifest, see engine/compaction/segmentSwap.ts),
+// Compaction, phase two (in a worker): rewrites consecutive sealed segments into cleaned segments
+// `<B>.log.cleaned`, each replacing as many input segments as fit one segment.bytes of output (+ indexes and the swap manifest, see engine/compaction/segmentSwap.ts),
 // keeping a record iff no later record of its key is in the map (or it lies past the map's end),
 // and dropping tombstones older than delete.retention.ms. Offsets and timestamps are kept: a
 // rewritten batch keeps its header (base offset, last offset delta, base timestamp, producer
 // fields) and the raw bytes of its retained records, so record deltas stay valid; only
 // batchLength, recordCount, maxTimestamp and the CRC change. Control batches are kept whole, as
 // are batches whose codec we can decode but not encode (zstd). Every file is fsynced.
-import { open, type FileHandle } from 'node:fs/promises';
+// Writes are synchronous for the reason reads are (see compactBatches.ts): this is a worker thread.
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, writevSync } from 'node:fs';
 import { OffsetIndex } from '../../../segments/offsetIndex.js';
 import { TimeIndex } from '../../../segments/timeIndex.js';
 import {
@@ -34,6 +35,8 @@ import type { SegmentToRead } from './compactKeyMap.js';
 
 /** Cleaned bytes are written in runs of about this size. */
 const WRITE_RUN_BYTES = 1024 * 1024;
+/** Offsets within one segment must stay within a u32 index entry's reach of its base. */
+const MAX_RELATIVE_OFFSET = 0x7fffffff;
 
 export interface RewriteRules {
   map: KeyOffsetMap;
@@ -70,7 +73,7 @@ class CleanedSegmentWriter {
   private max = { timestamp: -1, offset: 0 };
 
   constructor(
-    private readonly handle: FileHandle,
+    private readonly fd: number,
     private readonly baseOffset: number,
     private readonly rules: RewriteRules,
   ) {
@@ -83,7 +86,7 @@ class CleanedSegmentWriter {
     return this.written + this.pendingBytes;
   }
 
-  async append(batch: Buffer, lastOffset: number, maxTimestamp: number): Promise<void> {
+  append(batch: Buffer, lastOffset: number, maxTimestamp: number): void {
     const position = this.sizeBytes;
     if (position + batch.length > 0x7fffffff) throw new RangeError(`cleaned segment ${this.baseOffset} would pass 2 GiB`);
     if (maxTimestamp > this.max.timestamp) this.max = { timestamp: maxTimestamp, offset: lastOffset };
@@ -97,16 +100,16 @@ class CleanedSegmentWriter {
     // The batch may be a view of a reused read buffer: keep a copy until it is written.
     this.pending.push(Buffer.from(batch));
     this.pendingBytes += batch.length;
-    if (this.pendingBytes >= WRITE_RUN_BYTES) await this.drain();
+    if (this.pendingBytes >= WRITE_RUN_BYTES) this.drain();
   }
 
-  private async drain(): Promise<void> {
+  private drain(): void {
     let buffers = this.pending;
     let remaining = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
     while (remaining > 0) {
-      const { bytesWritten } = await this.handle.writev(buffers, this.written);
+      const bytesWritten = writevSync(this.fd, buffers, this.written);
       if (bytesWritten <= 0) throw new Error(`writev wrote ${bytesWritten} bytes`);
       this.written += bytesWritten;
       remaining -= bytesWritten;
@@ -114,13 +117,37 @@ class CleanedSegmentWriter {
     }
   }
 
+  /** Where the output stands now (everything written), to return to with rollback(). */
+  mark(): WriterMark {
+    this.drain();
+    return { sizeBytes: this.written, bytesSinceIndexEntry: this.bytesSinceIndexEntry, max: { ...this.max } };
+  }
+
+  /** Cuts the output back to `mark`: the records of offsets from `firstOffset` on are gone. */
+  rollback(mark: WriterMark, firstOffset: number): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+    ftruncateSync(this.fd, mark.sizeBytes);
+    this.written = mark.sizeBytes;
+    this.offsetIndex.truncateToPosition(mark.sizeBytes);
+    this.timeIndex.truncateToOffset(firstOffset);
+    this.bytesSinceIndexEntry = mark.bytesSinceIndexEntry;
+    this.max = mark.max;
+  }
+
   /** Writes what is buffered, syncs, and seals the time index with the largest timestamp. */
-  async finish(): Promise<void> {
-    await this.drain();
-    await this.handle.datasync();
+  finish(): void {
+    this.drain();
+    fdatasyncSync(this.fd);
     const max = this.max;
     if (max.timestamp >= 0 && !this.timeIndex.isFull() && max.offset - this.baseOffset <= 0x7fffffff) this.timeIndex.maybeAppend(max.timestamp, max.offset);
   }
+}
+
+interface WriterMark {
+  sizeBytes: number;
+  bytesSinceIndexEntry: number;
+  max: { timestamp: number; offset: number };
 }
 
 function dropConsumed(buffers: Buffer[], consumed: number): Buffer[] {
@@ -213,32 +240,92 @@ function filterBatch(batch: Buffer, header: BatchHeader, rules: RewriteRules, st
   return { bytes: rewritten, maxTimestamp: newMax };
 }
 
-/** Writes the cleaned version of one group of segments; returns what the swap needs. */
-export async function rewriteGroup(dir: string, group: readonly SegmentToRead[], rules: RewriteRules, stats: RewriteStats, readStats: ReadBufferStats): Promise<RewrittenGroup> {
-  const baseOffset = group[0]!.baseOffset;
-  const files = cleanedFiles(dir, baseOffset);
-  const handle = await open(files.log, 'w');
-  let writer: CleanedSegmentWriter;
-  try {
-    writer = new CleanedSegmentWriter(handle, baseOffset, rules);
-    for (const segment of group) {
-      const path = segmentPath(dir, segment.baseOffset, LOG_SUFFIX);
-      await forEachBatchInFile(path, segment.sizeBytes, async (buffer, position, header, filePosition) => {
-        const size = header.batchLength + LOG_OVERHEAD;
-        stats.bytesRead += size;
-        const kept = filterBatch(buffer.subarray(position, position + size), header, rules, stats, path, filePosition);
-        if (kept === null) return;
-        await writer.append(kept.bytes, header.baseOffset + header.lastOffsetDelta, kept.maxTimestamp);
-      }, readStats);
-    }
-    await writer.finish();
-  } finally {
-    await handle.close();
+export interface SegmentToRewrite extends SegmentToRead {
+  nextBaseOffset: number;
+}
+
+/** One cleaned segment being written. */
+class OpenGroup {
+  readonly replaced: number[] = [];
+  readonly writer: CleanedSegmentWriter;
+  private readonly fd: number;
+  private fileClosed = false;
+
+  constructor(
+    private readonly dir: string,
+    readonly baseOffset: number,
+    rules: RewriteRules,
+  ) {
+    this.fd = openSync(cleanedFiles(dir, baseOffset).log, 'w');
+    this.writer = new CleanedSegmentWriter(this.fd, baseOffset, rules);
   }
-  stats.bytesWritten += writer.sizeBytes;
-  await writeFileSynced(files.offsetIndex, writer.offsetIndex.toBuffer());
-  await writeFileSynced(files.timeIndex, writer.timeIndex.toBuffer());
-  const replacedBaseOffsets = group.map((segment) => segment.baseOffset);
-  await writeFileSynced(files.manifest, encodeManifest({ baseOffset, replacedBaseOffsets }));
-  return { baseOffset, replacedBaseOffsets, sizeBytes: writer.sizeBytes };
+
+  /** Syncs the log, writes the indexes and the manifest (all fsynced); returns what the swap needs. */
+  async close(stats: RewriteStats): Promise<RewrittenGroup> {
+    try {
+      this.writer.finish();
+    } finally {
+      this.abandon();
+    }
+    const files = cleanedFiles(this.dir, this.baseOffset);
+    stats.bytesWritten += this.writer.sizeBytes;
+    await writeFileSynced(files.offsetIndex, this.writer.offsetIndex.toBuffer());
+    await writeFileSynced(files.timeIndex, this.writer.timeIndex.toBuffer());
+    await writeFileSynced(files.manifest, encodeManifest({ baseOffset: this.baseOffset, replacedBaseOffsets: this.replaced }));
+    return { baseOffset: this.baseOffset, replacedBaseOffsets: [...this.replaced], sizeBytes: this.writer.sizeBytes };
+  }
+
+  /** Gives up this group's file (an error elsewhere); the caller removes `.cleaned` files. */
+  abandon(): void {
+    if (this.fileClosed) return;
+    this.fileClosed = true;
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * Rewrites `segments` (consecutive, oldest first) up to the map's end. Cleaned output is grouped
+ * by its real size: a segment joins the current cleaned segment unless the output would pass
+ * `segmentBytes` (then that segment's output is cut off again and it starts the next one), so
+ * segments that clean down to little become one.
+ */
+export async function rewriteSegments(dir: string, segments: readonly SegmentToRewrite[], rules: RewriteRules, segmentBytes: number, stats: RewriteStats, readStats: ReadBufferStats): Promise<RewrittenGroup[]> {
+  const groups: RewrittenGroup[] = [];
+  let current: OpenGroup | null = null;
+  const copy = async (group: OpenGroup, segment: SegmentToRewrite): Promise<void> => {
+    const path = segmentPath(dir, segment.baseOffset, LOG_SUFFIX);
+    await forEachBatchInFile(path, segment.sizeBytes, (buffer, position, header, filePosition) => {
+      const size = header.batchLength + LOG_OVERHEAD;
+      stats.bytesRead += size;
+      const kept = filterBatch(buffer.subarray(position, position + size), header, rules, stats, path, filePosition);
+      if (kept !== null) group.writer.append(kept.bytes, header.baseOffset + header.lastOffsetDelta, kept.maxTimestamp);
+    }, readStats);
+  };
+  try {
+    for (const segment of segments) {
+      // Segments wholly past the map's end hold nothing the map can deduplicate.
+      if (segment.baseOffset >= rules.mapEndOffset) break;
+      if (current !== null && segment.nextBaseOffset - 1 - current.baseOffset > MAX_RELATIVE_OFFSET) {
+        groups.push(await current.close(stats));
+        current = null;
+      }
+      current ??= new OpenGroup(dir, segment.baseOffset, rules);
+      const mark = current.writer.mark();
+      const statsBefore = { ...stats };
+      await copy(current, segment);
+      if (current.writer.sizeBytes > segmentBytes && current.replaced.length > 0) {
+        current.writer.rollback(mark, segment.baseOffset);
+        Object.assign(stats, statsBefore);
+        groups.push(await current.close(stats));
+        current = new OpenGroup(dir, segment.baseOffset, rules);
+        await copy(current, segment);
+      }
+      current.replaced.push(segment.baseOffset);
+    }
+    if (current !== null) groups.push(await current.close(stats));
+    current = null;
+  } finally {
+    current?.abandon();
+  }
+  return groups;
 }
