@@ -950,6 +950,20 @@ export class PartitionLog {
    * cannot decode are answered with the batch's base offset and max timestamp.
    */
   async readByTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number } | null> {
+    for (let attempt = 0; ; attempt++) {
+      const truncationsBefore = this.truncations;
+      if (attempt > 0 && this.segmentSwap !== null) await this.segmentSwap;
+      try {
+        return await this.readByTimestampOnce(timestamp);
+      } catch (error) {
+        // As read(): a compaction swap, truncation or deletion that raced the lookup; retry once.
+        const raced = this.truncations !== truncationsBefore || (error as NodeJS.ErrnoException).code === 'ENOENT';
+        if (!raced || attempt > 0) throw error;
+      }
+    }
+  }
+
+  private async readByTimestampOnce(timestamp: number): Promise<{ offset: number; timestamp: number } | null> {
     for (const segment of this.segments) {
       if (segment.isEmpty || (await segment.maxTimestamp()) < timestamp) continue;
       let fromOffset = Math.max(this.logStart, segment.baseOffset);
