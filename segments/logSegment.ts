@@ -765,7 +765,8 @@ export class LogSegment {
   }
 }
 
-function remainingBuffers(buffers: readonly Buffer[], consumed: number): Buffer[] {
+/** What is left of a gathered write after `consumed` bytes went out (a short writev). */
+export function remainingBuffers(buffers: readonly Buffer[], consumed: number): Buffer[] {
   const rest: Buffer[] = [];
   let skip = consumed;
   for (const buffer of buffers) {

@@ -25,7 +25,7 @@ import {
   type BatchHeader,
 } from '../../../segments/recordBatch.js';
 import { UnsupportedCompressionError, compress, decompress } from '../../../segments/compression.js';
-import { writeFileSynced } from '../../../segments/logSegment.js';
+import { remainingBuffers, writeFileSynced } from '../../../segments/logSegment.js';
 import { LOG_SUFFIX, segmentPath } from '../../../segments/segmentNames.js';
 import { hashKey, type KeyOffsetMap } from '../../compaction/keyOffsetMap.js';
 import { walkRecords } from '../../compaction/recordWalk.js';
@@ -113,7 +113,7 @@ class CleanedSegmentWriter {
       if (bytesWritten <= 0) throw new Error(`writev wrote ${bytesWritten} bytes`);
       this.written += bytesWritten;
       remaining -= bytesWritten;
-      buffers = dropConsumed(buffers, bytesWritten);
+      buffers = remainingBuffers(buffers, bytesWritten);
     }
   }
 
@@ -148,20 +148,6 @@ interface WriterMark {
   sizeBytes: number;
   bytesSinceIndexEntry: number;
   max: { timestamp: number; offset: number };
-}
-
-function dropConsumed(buffers: Buffer[], consumed: number): Buffer[] {
-  const rest: Buffer[] = [];
-  let skip = consumed;
-  for (const buffer of buffers) {
-    if (skip >= buffer.length) {
-      skip -= buffer.length;
-      continue;
-    }
-    rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
-    skip = 0;
-  }
-  return rest;
 }
 
 /** What to write for one stored batch: itself, a rewritten copy, or nothing. */
