@@ -15,7 +15,7 @@ import { decodeMetadataResponse, encodeMetadataResponse } from '../protocol/gene
 import { readResponseHeader, responseHeaderVersion, writeResponseHeader } from '../protocol/headers.js';
 import { ByteReader, ByteWriter } from '../protocol/wire.js';
 import { CRC_OFFSET, encodeBatch } from '../segments/recordBatch.js';
-import { BrokerProcess, kafkaFor, kafkajs, kcat } from './support/brokerProcess.js';
+import { BrokerProcess, kafkaFor, kafkajs, kcat, createTopic } from './support/brokerProcess.js';
 import { kcatConsume } from './e2e/records.js';
 import { SeededRandom } from './support/random.js';
 
@@ -65,16 +65,6 @@ function plain(record: ConsumerRecord): Plain {
     value: record.value?.toString('utf8') ?? null,
     headers: record.headers.map((header) => [header.key, header.value?.toString('utf8') ?? null]),
   };
-}
-
-async function createTopic(topic: string, partitions = 1): Promise<void> {
-  const admin = kafkaFor(broker).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 async function produceValues(topic: string, count: number, options: { partition?: number; timestamp?: (i: number) => number; valueBytes?: number } = {}): Promise<void> {
@@ -148,7 +138,7 @@ describe('consumer reads back what other clients wrote', () => {
 
   it('kcat producer (gzip, a header, keys, NULL values from empty lines)', async () => {
     const topic = 'consume-kcat';
-    await createTopic(topic);
+    await createTopic(broker, topic);
     const lines = Array.from({ length: 300 }, (_, i) => (i % 10 === 0 ? `key${i}:` : `key${i}:value-${i}`));
     await kcat(broker, ['-P', '-t', topic, '-p', '0', '-K', ':', '-Z', '-z', 'gzip', '-H', 'source=kcat'], { input: lines.join('\n') + '\n' });
     const byKcat = await kcatConsume(broker, topic, 'beginning');
@@ -243,7 +233,7 @@ describe('consumer positions', () => {
 describe('consumer flow control', () => {
   it('pause stops a partition, resume continues where it stopped; the other partition flows', async () => {
     const topic = 'consume-pause';
-    await createTopic(topic, 2);
+    await createTopic(broker, topic, 2);
     await produceValues(topic, 100, { partition: 0 });
     await produceValues(topic, 100, { partition: 1 });
     const reader = consumer();

@@ -12,7 +12,7 @@ import { createConsumer, type Consumer, type SubscribeOptions, type TopicPartiti
 import { createProducer, type Producer } from '../client/producer.js';
 import { cooperativeStickyAssignor, stickyAssign, subscriptionGeneration } from '../client/stickyAssignor.js';
 import { decodeLeaveGroupResponse, encodeLeaveGroupRequest } from '../protocol/generated/index.js';
-import { BrokerProcess, kafkaFor, runKcat, waitUntil, withRawClient } from './support/brokerProcess.js';
+import { BrokerProcess, runKcat, waitUntil, withRawClient, createTopic } from './support/brokerProcess.js';
 import { SeededRandom } from './support/random.js';
 
 const key = (tp: TopicPartition): string => `${tp.topic}-${tp.partition}`;
@@ -301,16 +301,6 @@ describe('cooperative groups against a broker', () => {
     return consumer;
   }
 
-  async function createTopic(topic: string, partitions: number): Promise<void> {
-    const admin = kafkaFor(broker).admin();
-    await admin.connect();
-    try {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
   /** Waits until the members' assignments are non-empty, disjoint, of one generation, and cover the topic. */
   async function waitForSplit(members: readonly Consumer[], topic: string, partitions: number): Promise<void> {
     await waitUntil(() => {
@@ -383,7 +373,7 @@ describe('cooperative groups against a broker', () => {
     const topic = 'coop-join';
     const groupId = 'g-coop-join';
     const partitions = 6;
-    await createTopic(topic, partitions);
+    await createTopic(broker, topic, partitions);
     const producer = createProducer({ bootstrapServers: [broker.address], acks: 1 });
     const received: Received[] = [];
     const drains: Array<Promise<void>> = [];
@@ -468,7 +458,7 @@ describe('cooperative groups against a broker', () => {
   it('a bundled member and a kcat -G (librdkafka) member share a cooperative-sticky group: the bundled one keeps half, never revoked', async () => {
     const topic = 'coop-kcat';
     const groupId = 'g-coop-kcat';
-    await createTopic(topic, 4);
+    await createTopic(broker, topic, 4);
     const producer = createProducer({ bootstrapServers: [broker.address], acks: 1 });
     try {
       await producer.send(topic, Array.from({ length: 20 }, (_, i) => ({ value: `v${i}`, partition: i % 4 })));
@@ -496,7 +486,7 @@ describe('cooperative groups against a broker', () => {
   it('a member whose membership is lost (removed from the group) gives up every partition before rejoining; the other keeps its own', async () => {
     const topic = 'coop-lost';
     const groupId = 'g-coop-lost';
-    await createTopic(topic, 4);
+    await createTopic(broker, topic, 4);
     const a = member(topic, groupId, { assignors: ['cooperative-sticky'] });
     const b = member(topic, groupId, { assignors: ['cooperative-sticky'] });
     await waitForSplit([a, b], topic, 4);
@@ -521,7 +511,7 @@ describe('cooperative groups against a broker', () => {
 
   it('the leader refuses (fatally) an assignor that claims cooperative support but hands an owned partition to another member at once', async () => {
     const topic = 'coop-bad';
-    await createTopic(topic, 2);
+    await createTopic(broker, topic, 2);
     const newestTakesAll: Assignor = {
       name: 'newest-takes-all',
       supportedProtocols: ['cooperative'],
@@ -542,7 +532,7 @@ describe('cooperative groups against a broker', () => {
   it('a member listing cooperative-sticky and range in a group with a range-only member settles on range (eager)', async () => {
     const topic = 'coop-mixed';
     const groupId = 'g-coop-mixed';
-    await createTopic(topic, 4);
+    await createTopic(broker, topic, 4);
     const upgraded = member(topic, groupId, { assignors: ['cooperative-sticky', 'range'] });
     await waitForSplit([upgraded], topic, 4);
     expect(upgraded.groupMembership!.protocolName).toBe('cooperative-sticky');

@@ -9,7 +9,7 @@ import { createConsumer, type Consumer, type SubscribeOptions, type TopicPartiti
 import { KafkaConfigError } from '../client/errors.js';
 import { createProducer } from '../client/producer.js';
 import type { ConsumerRecord } from '../client/recordDecoder.js';
-import { BrokerProcess, kafkaFor, runKcat, waitUntil } from './support/brokerProcess.js';
+import { BrokerProcess, runKcat, waitUntil, createTopic } from './support/brokerProcess.js';
 
 function plain(assignment: GroupAssignment): Record<string, Record<string, number[]>> {
   const out: Record<string, Record<string, number[]>> = {};
@@ -104,16 +104,6 @@ describe('consumer groups against a broker', () => {
     return consumer;
   }
 
-  async function createTopic(topic: string, partitions: number): Promise<void> {
-    const admin = kafkaFor(broker).admin();
-    await admin.connect();
-    try {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
   /** `perPartition` records in each of `partitions` partitions, values "p<partition>-<i>". */
   async function produce(topic: string, partitions: number, perPartition: number, from = 0): Promise<void> {
     const producer = createProducer({ bootstrapServers: [broker.address], acks: 1 });
@@ -157,7 +147,7 @@ describe('consumer groups against a broker', () => {
 
   it('two members split a 4-partition topic and together read every record once; a third rebalances; a leaving one hands over', async () => {
     const topic = 'groups-split';
-    await createTopic(topic, 4);
+    await createTopic(broker, topic, 4);
     await produce(topic, 4, 10);
     const a = member(topic, 'g-split');
     const b = member(topic, 'g-split');
@@ -195,7 +185,7 @@ describe('consumer groups against a broker', () => {
 
   it('a restarted member resumes at the committed offsets (manual commit)', async () => {
     const topic = 'groups-resume';
-    await createTopic(topic, 4);
+    await createTopic(broker, topic, 4);
     await produce(topic, 4, 10);
     const first = member(topic, 'g-resume', { autoCommit: false });
     await waitForSplit([first], topic, 4);
@@ -218,7 +208,7 @@ describe('consumer groups against a broker', () => {
 
   it('auto-commit on close: the next member of the group starts after what was consumed', async () => {
     const topic = 'groups-autocommit';
-    await createTopic(topic, 2);
+    await createTopic(broker, topic, 2);
     await produce(topic, 2, 10);
     const first = member(topic, 'g-auto');
     await waitForSplit([first], topic, 2);
@@ -244,7 +234,7 @@ describe('consumer groups against a broker', () => {
   it.each(['range', 'roundrobin'] as const)('a bundled member and a kcat -G (librdkafka) member share a group and split the partitions (%s)', async (assignor) => {
     const topic = `groups-kcat-${assignor}`;
     const groupId = `g-kcat-${assignor}`;
-    await createTopic(topic, 4);
+    await createTopic(broker, topic, 4);
     await produce(topic, 4, 5);
     const ours = member(topic, groupId, { assignors: [assignor] });
     await waitForSplit([ours], topic, 4);

@@ -10,8 +10,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { encodeProduceRequest } from '../../protocol/generated/produceRequest.js';
 import { decodeProduceResponse, type ProduceResponsePartitionProduceResponse } from '../../protocol/generated/produceResponse.js';
 import { CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, computeBatchCrc, encodeBatch } from '../../segments/recordBatch.js';
-import { BrokerProcess, RawKafkaClient, kafkaFor, withRawClient } from '../support/brokerProcess.js';
-
+import { BrokerProcess, RawKafkaClient, withRawClient, createTopic } from '../support/brokerProcess.js';
 
 function batchOf(count: number, valueBytes = 2): Buffer {
   return encodeBatch(Array.from({ length: count }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(valueBytes, 0x61 + (i % 26)), timestamp: 1_700_000_000_000 + i })));
@@ -31,17 +30,6 @@ describe('Produce with a damaged record batch', () => {
     broker = await BrokerProcess.start();
   });
 
-  /** Each test has a topic of its own, so what one does to its log cannot affect the next. */
-  async function createTopic(topic: string): Promise<void> {
-    const admin = kafkaFor(broker).admin();
-    await admin.connect();
-    try {
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
   beforeEach(async () => {
     // A test that crashed the broker must not take the next one with it.
     await broker.ensureRunning();
@@ -60,7 +48,7 @@ describe('Produce with a damaged record batch', () => {
    * object so a failure shows the whole outcome.
    */
   async function expectRefused(topic: string, damaged: Buffer, errorCode: number): Promise<void> {
-    await createTopic(topic);
+    await createTopic(broker, topic);
     const fromLine = broker.lineCount;
     const client = await RawKafkaClient.connect(broker.port);
     let outcome: { damaged: string; logEndMoved: string; good: string[] };
@@ -107,7 +95,7 @@ describe('Produce with a damaged record batch', () => {
   });
 
   it('a well-formed batch is accepted (control case)', async () => {
-    await createTopic('well-formed');
+    await createTopic(broker, 'well-formed');
     await withRawClient(broker, async (client) => {
       expect(await produceRaw(client, 'well-formed', batchOf(4))).toMatchObject({ errorCode: 0, baseOffset: 0n });
       expect((await client.listOffsets('well-formed', 0, -1n)).offset).toBe(4n);

@@ -428,6 +428,17 @@ export function kafkaFor(broker: BrokerProcess, options: { clientId?: string; re
   });
 }
 
+/** Creates a topic through kafkajs's admin (a client nobody here wrote) and waits for its leaders. */
+export async function createTopic(broker: BrokerProcess, topic: string, numPartitions = 1): Promise<void> {
+  const admin = kafkaFor(broker).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A raw Kafka client: frames from the generated encoders, responses through the generated decoders
 
