@@ -6,12 +6,13 @@
 // `npm run build` first, as npm test does): members joining and leaving while records flow, a
 // kcat -G (librdkafka) cooperative member, a member whose membership is lost, the leader's check
 // of a cooperative assignment, and a group that falls back to an eager assignor.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeSubscription, encodeSubscription, rebalanceProtocolOf, resolveAssignors, type Assignor, type GroupAssignment, type MemberSubscription } from '../client/assignors.js';
-import { createConsumer, type Consumer, type SubscribeOptions, type TopicPartition } from '../client/consumer.js';
+import type { Consumer, TopicPartition } from '../client/consumer.js';
 import { createProducer, type Producer } from '../client/producer.js';
 import { cooperativeStickyAssignor, stickyAssign, subscriptionGeneration } from '../client/stickyAssignor.js';
 import { decodeLeaveGroupResponse, encodeLeaveGroupRequest } from '../protocol/generated/index.js';
+import { useGroupBroker, GROUP_WAIT_MS } from './support/groupFixture.js';
 import { BrokerProcess, runKcat, waitUntil, withRawClient, createTopic } from './support/brokerProcess.js';
 import { SeededRandom } from './support/random.js';
 
@@ -280,37 +281,13 @@ describe('subscriptions with ownership, and the rebalance protocol', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('cooperative groups against a broker', () => {
+  const fixture = useGroupBroker({ maxWaitMs: 50 });
+  const { member, waitForSplit } = fixture;
+  const WAIT_MS = GROUP_WAIT_MS;
   let broker: BrokerProcess;
-  const consumers: Consumer[] = [];
-  const GROUP_OPTIONS: Omit<SubscribeOptions, 'groupId'> = { sessionTimeoutMs: 6_000, rebalanceTimeoutMs: 5_000, heartbeatIntervalMs: 100, autoCommitIntervalMs: 200 };
-  const WAIT_MS = 20_000;
-
-  beforeAll(async () => {
-    broker = await BrokerProcess.start({ configs: { 'group.initial.rebalance.delay.ms': '0', 'group.min.session.timeout.ms': '1000' } });
+  beforeAll(() => {
+    broker = fixture.broker();
   });
-
-  afterAll(async () => {
-    await Promise.all(consumers.map((consumer) => consumer.close()));
-    await broker?.cleanup();
-  });
-
-  function member(topic: string, groupId: string, options: Partial<SubscribeOptions> = {}): Consumer {
-    const consumer = createConsumer({ bootstrapServers: [broker.address], autoOffsetReset: 'earliest', maxWaitMs: 50, requestTimeoutMs: 5_000 });
-    consumers.push(consumer);
-    consumer.subscribe([topic], { groupId, ...GROUP_OPTIONS, ...options });
-    return consumer;
-  }
-
-  /** Waits until the members' assignments are non-empty, disjoint, of one generation, and cover the topic. */
-  async function waitForSplit(members: readonly Consumer[], topic: string, partitions: number): Promise<void> {
-    await waitUntil(() => {
-      const all = members.map((m) => m.assignment().map(key));
-      if (all.some((list) => list.length === 0)) return false;
-      const keys = all.flat();
-      const generations = new Set(members.map((m) => m.groupMembership!.generationId));
-      return generations.size === 1 && keys.length === partitions && new Set(keys).size === partitions && keys.every((k) => k.startsWith(`${topic}-`));
-    }, WAIT_MS, `${members.length} members to split ${partitions} partitions of ${topic}`);
-  }
 
   interface Received { member: number; partition: number; offset: number; atMs: number }
 
@@ -418,8 +395,7 @@ describe('cooperative groups against a broker', () => {
 
       // c leaves: a and b take its two partitions in one rebalance and give up nothing
       const bBefore = b.assignment().map(key);
-      consumers.splice(consumers.indexOf(c), 1);
-      await c.close();
+      await fixture.close(c);
       await waitForSplit([a, b], topic, partitions);
       watch.stop();
       expect(snapshots.map((s) => s.length)).toEqual([6, 3, 2, 3]);
@@ -450,7 +426,7 @@ describe('cooperative groups against a broker', () => {
       watch?.stop();
       await steady?.stop().catch(() => undefined);
       await producer.close();
-      await Promise.all(consumers.splice(0).map((consumer) => consumer.close()));
+      await fixture.closeAll();
       await Promise.all(drains);
     }
   }, 60_000);

@@ -3,12 +3,13 @@
 // run `npm run build` first, as npm test does): partitions split between members, rebalances when
 // members join and leave, committed offsets resuming a restarted member, and a librdkafka (kcat -G)
 // member sharing a group with a bundled one.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, rangeAssignor, roundRobinAssignor, resolveAssignors, type GroupAssignment, type MemberSubscription } from '../client/assignors.js';
-import { createConsumer, type Consumer, type SubscribeOptions, type TopicPartition } from '../client/consumer.js';
+import { createConsumer, type Consumer } from '../client/consumer.js';
 import { KafkaConfigError } from '../client/errors.js';
 import { createProducer } from '../client/producer.js';
 import type { ConsumerRecord } from '../client/recordDecoder.js';
+import { useGroupBroker, GROUP_WAIT_MS } from './support/groupFixture.js';
 import { BrokerProcess, runKcat, waitUntil, createTopic } from './support/brokerProcess.js';
 
 function plain(assignment: GroupAssignment): Record<string, Record<string, number[]>> {
@@ -83,26 +84,13 @@ describe('ConsumerProtocol bytes', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('consumer groups against a broker', () => {
+  const fixture = useGroupBroker({ maxWaitMs: 100 });
+  const { member, waitForSplit } = fixture;
+  const WAIT_MS = GROUP_WAIT_MS;
   let broker: BrokerProcess;
-  const consumers: Consumer[] = [];
-  const GROUP_OPTIONS: Omit<SubscribeOptions, 'groupId'> = { sessionTimeoutMs: 6_000, rebalanceTimeoutMs: 5_000, heartbeatIntervalMs: 100, autoCommitIntervalMs: 200 };
-  const WAIT_MS = 20_000;
-
-  beforeAll(async () => {
-    broker = await BrokerProcess.start({ configs: { 'group.initial.rebalance.delay.ms': '0', 'group.min.session.timeout.ms': '1000' } });
+  beforeAll(() => {
+    broker = fixture.broker();
   });
-
-  afterAll(async () => {
-    await Promise.all(consumers.map((consumer) => consumer.close()));
-    await broker?.cleanup();
-  });
-
-  function member(topic: string, groupId: string, options: Partial<SubscribeOptions> = {}): Consumer {
-    const consumer = createConsumer({ bootstrapServers: [broker.address], autoOffsetReset: 'earliest', maxWaitMs: 100, requestTimeoutMs: 5_000 });
-    consumers.push(consumer);
-    consumer.subscribe([topic], { groupId, ...GROUP_OPTIONS, ...options });
-    return consumer;
-  }
 
   /** `perPartition` records in each of `partitions` partitions, values "p<partition>-<i>". */
   async function produce(topic: string, partitions: number, perPartition: number, from = 0): Promise<void> {
@@ -114,19 +102,6 @@ describe('consumer groups against a broker', () => {
     } finally {
       await producer.close();
     }
-  }
-
-  const key = (tp: TopicPartition): string => `${tp.topic}-${tp.partition}`;
-
-  /** Waits until the members' assignments are non-empty, disjoint and cover `partitions` of `topic`. */
-  async function waitForSplit(members: readonly Consumer[], topic: string, partitions: number): Promise<void> {
-    await waitUntil(() => {
-      const all = members.map((m) => m.assignment().map(key));
-      if (all.some((list) => list.length === 0)) return false;
-      const flat = all.flat();
-      const generations = new Set(members.map((m) => m.groupMembership!.generationId));
-      return generations.size === 1 && flat.length === partitions && new Set(flat).size === partitions && flat.every((k) => k.startsWith(`${topic}-`));
-    }, WAIT_MS, `${members.length} members to split ${partitions} partitions of ${topic}`);
   }
 
   /** Reads with every member at once until `count` records arrived in total. */
@@ -222,8 +197,7 @@ describe('consumer groups against a broker', () => {
   }, 60_000);
 
   it('commit() and assign() are refused where they do not apply', async () => {
-    const manual = createConsumer({ bootstrapServers: [broker.address] });
-    consumers.push(manual);
+    const manual = fixture.adopt(createConsumer({ bootstrapServers: [broker.address] }));
     await expect(manual.commit()).rejects.toThrow(KafkaConfigError);
     const grouped = member('groups-autocommit', 'g-refuse');
     expect(() => grouped.assign([{ topic: 'groups-autocommit', partition: 0 }])).toThrow(KafkaConfigError);
