@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { createAdmin } from '../client/admin.js';
 import { createProducer, type Producer } from '../client/producer.js';
 import { startBrokerChild, type BrokerChild } from './brokerChild.js';
+import { percentileOfSorted } from './percentiles.js';
 
 const MIB = 1024 * 1024;
 const MB = 1_000_000;
@@ -87,11 +88,6 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
-function percentile(sorted: readonly number[], fraction: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
-}
-
 /**
  * Closed-loop senders until `keepGoing` says stop. The phase's numbers count the sends that
  * started inside `window()` (performance.now() times; default: the whole run).
@@ -118,8 +114,8 @@ async function runLoad(producer: Producer, name: LoadPhase['name'], keepGoing: (
     durationMs: Math.round(durationMs),
     sends: latencies.length,
     recordsPerSecond: Math.round((latencies.length * RECORDS_PER_SEND) / (durationMs / 1000)),
-    p50Ms: round(percentile(latencies, 0.5)),
-    p99Ms: round(percentile(latencies, 0.99)),
+    p50Ms: round(percentileOfSorted(latencies, 0.5) ?? Number.NaN),
+    p99Ms: round(percentileOfSorted(latencies, 0.99) ?? Number.NaN),
     maxMs: round(latencies.at(-1) ?? Number.NaN),
   };
 }
