@@ -27,6 +27,8 @@ import { groupHandlers } from './handlers/groups.js';
 import { GroupService } from './groups/groupService.js';
 import { isExpectedError, kafkaErrorCodeOf } from './kafkaErrors.js';
 import { WorkerPool } from './workers/workerPool.js';
+import { AppendValidator } from './appendValidation.js';
+import { DecompressionBudget } from './decompressionBudget.js';
 import { LogManager } from './logManager.js';
 import { streamLogger, type Logger } from './logger.js';
 import type { MetadataStore } from './metadataStore.js';
@@ -105,6 +107,10 @@ export class Broker {
       openExistingLogs: false,
       configFor: (topic) => startupConfigs?.get(topic) ?? topics!.logConfigOf(topic),
       workers,
+      validator: new AppendValidator({
+        workers,
+        budget: new DecompressionBudget({ capacityBytes: config.produceDecompressionBufferBytes, maxWaiters: config.produceDecompressionMaxWaiting }),
+      }),
     });
     try {
       // Open the stored topics' existing logs as many at once as the pool has threads, so

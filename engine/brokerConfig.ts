@@ -61,6 +61,10 @@ export interface BrokerConfig {
   logCleanerIoMaxBytesPerSecond: number;
   /** log.verify.interval.ms: how often sealed segments not verified yet are CRC-checked in the background; -1 never. */
   verifyIntervalMs: number;
+  /** produce.decompression.buffer.bytes: decompressed bytes that produced batches may reserve at once for validation. */
+  produceDecompressionBufferBytes: number;
+  /** produce.decompression.max.waiting: batches that may wait for that room before more get a retriable error. */
+  produceDecompressionMaxWaiting: number;
   /** The `log.*` and other broker keys that give topic configs their defaults. */
   topicDefaults: ConfigMap;
   clusterId: string;
@@ -160,6 +164,9 @@ const brokerKeys: Record<string, BrokerKey> = {
   'log.cleaner.dedupe.buffer.size': { parse: integer(65_536, 4 * 1024 * 1024 * 1024), apply: (c, v) => (c.logCleanerDedupeBufferBytes = v as number) },
   'log.cleaner.threads': { parse: integer(1, 64), apply: (c, v) => (c.logCleanerThreads = v as number) },
   'log.cleaner.io.max.bytes.per.second': { parse: bytesPerSecond(1024 * 1024), apply: (c, v) => (c.logCleanerIoMaxBytesPerSecond = v as number) },
+  // tidelog's own: the bound on zip bombs in flight (Kafka bounds only the request size).
+  'produce.decompression.buffer.bytes': { parse: integer(8 * 1024 * 1024, Number.MAX_SAFE_INTEGER), apply: (c, v) => (c.produceDecompressionBufferBytes = v as number) },
+  'produce.decompression.max.waiting': { parse: integer(0, 1_000_000), apply: (c, v) => (c.produceDecompressionMaxWaiting = v as number) },
   // tidelog's own: the background CRC check of sealed segments (Kafka has none).
   'log.verify.interval.ms': { parse: periodOrNever(365 * DAY_MS), apply: (c, v) => (c.verifyIntervalMs = v as number) },
   'log.dirs': { parse: (v) => v, apply: (c, v) => (c.dataDir = String(v).split(',')[0]!) },
@@ -210,6 +217,8 @@ export function defaultBrokerConfig(): BrokerConfig {
     logCleanerThreads: 1,
     logCleanerIoMaxBytesPerSecond: 100 * 1024 * 1024,
     verifyIntervalMs: 60 * 60 * 1000,
+    produceDecompressionBufferBytes: 64 * 1024 * 1024,
+    produceDecompressionMaxWaiting: 1024,
     topicDefaults: {},
     clusterId: 'tidelog',
   };

@@ -7,7 +7,14 @@ export type InvalidRecordsReason =
   | 'corrupt' // wrong magic, lengths that disagree, failing CRC, malformed header
   | 'too-large' // a batch over max.message.bytes or over segment.bytes
   | 'offsets-out-of-order' // with kept offsets: a batch at or below the log end, or going backwards
-  | 'invalid-record'; // a producer's batch whose record count is not lastOffsetDelta + 1
+  | 'invalid-record' // contents that contradict the header or the topic's rules (Kafka's InvalidRecordException)
+  | 'invalid-timestamp'; // a record timestamp outside message.timestamp.before/after.max.ms
+
+/** One refused record, as Produce v8+ reports it (KIP-467): its index within the batch and why. */
+export interface RecordError {
+  batchIndex: number;
+  message: string;
+}
 
 /** A produced record set was refused; nothing of it was written. */
 export class InvalidRecordsError extends Error {
@@ -17,6 +24,8 @@ export class InvalidRecordsError extends Error {
     readonly detail: string,
     /** Index of the offending batch within the record set. */
     readonly batchIndex: number,
+    /** The records that caused the refusal, when a record (not the batch) is at fault. */
+    readonly recordErrors: readonly RecordError[] = [],
   ) {
     super(`records refused (${reason}) at batch ${batchIndex}: ${detail}`);
   }
@@ -31,6 +40,8 @@ export class InvalidRecordsError extends Error {
         return 2; // CORRUPT_MESSAGE, as Kafka answers an invalid offset sequence
       case 'invalid-record':
         return 87; // INVALID_RECORD
+      case 'invalid-timestamp':
+        return 32; // INVALID_TIMESTAMP
       case 'empty':
       case 'corrupt':
         return 2; // CORRUPT_MESSAGE
@@ -62,6 +73,33 @@ export class StorageError extends Error {
 export class LogClosedError extends Error {
   override readonly name = 'LogClosedError';
   readonly kafkaErrorCode = 6; // NOT_LEADER_OR_FOLLOWER: the client refreshes metadata and retries
+}
+
+/**
+ * A batch on disk passed its CRC but not the record checks (written by a version that did not
+ * validate appends): it is never served. CORRUPT_MESSAGE tells the client the data at this offset
+ * is bad; a Java consumer then reports it and lets the application seek past it.
+ */
+export class InvalidStoredBatchError extends Error {
+  override readonly name = 'InvalidStoredBatchError';
+  readonly kafkaErrorCode = 2; // CORRUPT_MESSAGE
+  constructor(
+    readonly file: string,
+    readonly baseOffset: number,
+    readonly lastOffset: number,
+    readonly detail: string,
+  ) {
+    super(`the batch at offsets ${baseOffset}-${lastOffset} in ${file} does not decode (${detail}); it is not served`);
+  }
+}
+
+/**
+ * Too many produced batches wait to be decompressed for validation at once; the client retries
+ * (REQUEST_TIMED_OUT is retriable for every Kafka client).
+ */
+export class ValidationBusyError extends Error {
+  override readonly name = 'ValidationBusyError';
+  readonly kafkaErrorCode = 7; // REQUEST_TIMED_OUT
 }
 
 export class ConfigError extends Error {

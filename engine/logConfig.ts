@@ -29,6 +29,10 @@ export interface LogConfig {
   fileDeleteDelayMs: number;
   /** message.timestamp.type */
   messageTimestampType: 'CreateTime' | 'LogAppendTime';
+  /** message.timestamp.before.max.ms: how far behind the broker's clock a CreateTime record may be (MAX_SAFE_INTEGER: unbounded). */
+  messageTimestampBeforeMaxMs: number;
+  /** message.timestamp.after.max.ms: how far ahead of the broker's clock a CreateTime record may be. */
+  messageTimestampAfterMaxMs: number;
   /** cleanup.policy: compacted logs may have offset gaps, others never do. */
   cleanupPolicy: CleanupPolicy;
   /** Bytes of appends queued behind the writer before append() waits for room. */
@@ -47,6 +51,9 @@ export const defaultLogConfig: Readonly<LogConfig> = Object.freeze({
   flush: { mode: 'os' } as FlushPolicy,
   fileDeleteDelayMs: 60_000,
   messageTimestampType: 'CreateTime',
+  messageTimestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
+  // Kafka 4.0's default: a producer clock an hour ahead is a misconfiguration, not data.
+  messageTimestampAfterMaxMs: 60 * 60 * 1000,
   cleanupPolicy: 'delete',
   maxQueuedAppendBytes: 64 * MIB,
 });
@@ -65,6 +72,8 @@ export function resolveLogConfig(overrides: Partial<LogConfig> = {}): LogConfig 
   requireIntegerInRange('segment.index.bytes', config.segmentIndexBytes, 24, INT32_MAX);
   requireIntegerInRange('index.interval.bytes', config.indexIntervalBytes, 0, INT32_MAX);
   requireIntegerInRange('max.message.bytes', config.maxMessageBytes, 61, INT32_MAX);
+  requireIntegerInRange('message.timestamp.before.max.ms', config.messageTimestampBeforeMaxMs, 0, Number.MAX_SAFE_INTEGER);
+  requireIntegerInRange('message.timestamp.after.max.ms', config.messageTimestampAfterMaxMs, 0, Number.MAX_SAFE_INTEGER);
   requireIntegerInRange('file.delete.delay.ms', config.fileDeleteDelayMs, 0, Number.MAX_SAFE_INTEGER);
   requireIntegerInRange('max queued append bytes', config.maxQueuedAppendBytes, 1, Number.MAX_SAFE_INTEGER);
   if (config.flush.mode === 'interval') requireIntegerInRange('log.flush.interval.ms', config.flush.intervalMs, 1, Number.MAX_SAFE_INTEGER);

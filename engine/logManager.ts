@@ -20,6 +20,7 @@ import { resolveLogConfig, type LogConfig } from './logConfig.js';
 import { streamLogger, type Logger } from './logger.js';
 import { PartitionLog } from './partitionLog.js';
 import type { WorkerPool } from './workers/workerPool.js';
+import type { AppendValidator } from './appendValidation.js';
 
 export const CLEAN_SHUTDOWN_FILE = 'clean-shutdown';
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
@@ -49,6 +50,8 @@ export interface LogManagerOptions {
    * pool has threads. Without it, logs open one at a time and scan on this thread.
    */
   workers?: WorkerPool;
+  /** Validates produced record sets (the broker's, with its decompression budget); default: one per log. */
+  validator?: AppendValidator;
 }
 
 export interface TopicPartition {
@@ -77,6 +80,7 @@ export class LogManager {
   private cleanShutdown = false;
   private unlockDirectory: (() => Promise<void>) | null = null;
   private readonly workers: WorkerPool | null;
+  private readonly validator: AppendValidator | null;
   /** A log failed to open (its recovery may be unfinished): close() then writes no clean-shutdown marker. */
   private openFailed = false;
   /** Partition directories present at start, opened or not. */
@@ -90,6 +94,7 @@ export class LogManager {
     this.logger = options.logger ?? streamLogger();
     this.configFor = options.configFor ?? (() => resolveLogConfig());
     this.workers = options.workers ?? null;
+    this.validator = options.validator ?? null;
     const logger = this.logger;
     this.resources = {
       handles: new FileHandleCache(options.maxOpenSegmentHandles ?? 512),
@@ -171,6 +176,7 @@ export class LogManager {
         cleanShutdown: this.cleanShutdown,
         ...(startOffset === undefined ? {} : { logStartOffset: startOffset }),
         ...(this.workers === null ? {} : { workers: this.workers }),
+        ...(this.validator === null ? {} : { validator: this.validator }),
       });
     } catch (error) {
       this.openFailed = true;

@@ -12,7 +12,7 @@
 // Control operations (flush, truncate, delete below, close) go through the same queue, so they
 // never interleave with a write.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fsyncDirectory } from '../segments/checkpointFile.js';
 import {
   ATTRIBUTE_LOG_APPEND_TIME,
@@ -27,6 +27,8 @@ import {
   PRODUCER_ID_OFFSET,
   checkBatch,
   readInt64AsNumber,
+  readBatchHeader,
+  batchSizeOf,
   computeBatchCrc,
   decodeRecords,
   hex32,
@@ -34,9 +36,9 @@ import {
 } from '../segments/recordBatch.js';
 import { UnsupportedCompressionError } from '../segments/compression.js';
 import { CorruptBatchError, LogSegment, writeFileSynced, type BatchChainRules, type PendingBatch, type SegmentResources } from '../segments/logSegment.js';
-import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, parseSegmentFileName, segmentPath } from '../segments/segmentNames.js';
+import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, RECORDS_VALIDATED_MARKER, parseSegmentFileName, segmentPath } from '../segments/segmentNames.js';
 import type { Clock } from './clock.js';
-import { InvalidRecordsError, LogClosedError, OffsetOutOfRangeError, StorageError } from './errors.js';
+import { InvalidRecordsError, InvalidStoredBatchError, LogClosedError, OffsetOutOfRangeError, StorageError } from './errors.js';
 import { LeaderEpochCache } from './leaderEpochCache.js';
 import { ProducerStateManager, type ProducerBatch } from './producerState.js';
 import { hasContiguousOffsets, maxIndexEntries, type LogConfig } from './logConfig.js';
@@ -44,8 +46,20 @@ import type { Logger } from './logger.js';
 import { recoverInterruptedSwaps } from './compaction/segmentSwap.js';
 import { recoverSegmentFile, type RecoverSegmentInput, type RecoverSegmentOutput } from './workers/tasks/recoverSegment.js';
 import type { WorkerPool } from './workers/workerPool.js';
+import { AppendValidator, appendPolicyOf, decompressedBatchLimit, type AppendPolicy, type ValidatedBatch } from './appendValidation.js';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
+
+/** Base offsets remembered per log for batches checked on read (about 1 MiB of Set each). */
+const MAX_REMEMBERED_BATCHES = 65_536;
+
+/** "orders-3" -> topic "orders", partition 3 (topic names may contain '-'). */
+function topicPartitionOfDir(dir: string): { topic: string; partition: number | null } {
+  const name = basename(dir);
+  const dash = name.lastIndexOf('-');
+  const partition = Number(name.slice(dash + 1));
+  return dash > 0 && Number.isSafeInteger(partition) ? { topic: name.slice(0, dash), partition } : { topic: name, partition: null };
+}
 
 /** Producer-state snapshots kept per partition; older ones are removed at each roll. */
 const SNAPSHOTS_KEPT = 2;
@@ -106,6 +120,8 @@ export interface PartitionLogOptions {
   leaderEpoch?: number;
   /** Runs the recovery scan of each segment on a worker thread; without it, on this thread. */
   workers?: WorkerPool;
+  /** Validates appended record sets; default: one of its own on `workers`, with no broker-wide budget. */
+  validator?: AppendValidator;
 }
 
 interface QueuedAppend {
@@ -136,6 +152,19 @@ export class PartitionLog {
   private readonly rules: { contiguousOffsets: boolean; expectedEpoch(offset: number): number | null };
   private leaderEpoch: number;
   private readonly workers: WorkerPool | null;
+  private readonly validator: AppendValidator;
+  /** What appends must satisfy, from the current config. */
+  private policy: AppendPolicy;
+  /** Appends between their call and their offsets on the slow (asynchronously validated) path. */
+  private admissionsInProgress = 0;
+  /** Settles when the latest slow-path append has its offsets (or was refused). */
+  private admissionTail: Promise<void> = Promise.resolve();
+  /** Batches below this offset were stored without append validation: reads check their records. */
+  private recordsValidatedFrom = 0;
+  /** Base offsets of such batches that passed (bounded; cleared when full). */
+  private readonly legacyBatchesChecked = new Set<number>();
+  /** Base offsets of such batches that failed and were reported (bounded). */
+  private readonly invalidBatchesReported = new Set<number>();
 
   private segments: LogSegment[] = [];
   private logStart = 0;
@@ -173,6 +202,8 @@ export class PartitionLog {
     this.epochs = epochs;
     this.leaderEpoch = options.leaderEpoch ?? 0;
     this.workers = options.workers ?? null;
+    this.validator = options.validator ?? new AppendValidator({ workers: this.workers });
+    this.policy = appendPolicyOf(options.config);
     const contiguousOffsets = hasContiguousOffsets(options.config);
     this.rules = { contiguousOffsets, expectedEpoch: (offset) => this.epochs.epochFor(offset) };
   }
@@ -187,6 +218,7 @@ export class PartitionLog {
    */
   reconfigure(config: LogConfig): void {
     this.currentConfig = config;
+    this.policy = appendPolicyOf(config);
     if (this.rules.contiguousOffsets && !hasContiguousOffsets(config)) {
       this.rules.contiguousOffsets = false;
       // The cleaner also awaits this before its first swap, so no gap exists before the marker.
@@ -238,6 +270,7 @@ export class PartitionLog {
     if (gapsMarked) log.rules.contiguousOffsets = false;
     else if (!log.rules.contiguousOffsets) await log.markOffsetGapsAllowed();
     await log.load(options);
+    await log.loadRecordsValidatedMarker();
     log.startFlushTimer();
     return log;
   }
@@ -461,15 +494,48 @@ export class PartitionLog {
   /**
    * Appends a record set (one or more v2 batches, as a producer sent them). The log takes the
    * buffer: offsets and the leader epoch are written into it in place (neither is covered by the
-   * CRC). Refuses the whole set with InvalidRecordsError if any batch is bad; nothing is written then.
+   * CRC). Every batch is validated first (appendValidation.ts); if any is bad the whole set is
+   * refused with InvalidRecordsError and nothing is written. Offsets go to appends in call order
+   * even when some need asynchronous validation (compressed or large batches): an append waits
+   * for those called before it.
    */
   async append(records: Buffer): Promise<AppendResult> {
     this.assertWritable();
-    // Structure now; CRCs just before queueing, or while the write is in flight (writeAlone).
-    const batches = this.validate(records, false, false);
-    const idempotent = batches.some((batch) => readInt64AsNumber(batch.buffer, PRODUCER_ID_OFFSET) >= 0);
+    const validation = this.validator.validate(records, this.policy, this.clock.nowMs());
+    if (!(validation instanceof Promise) && this.admissionsInProgress === 0) return this.admit(records, validation);
+    return this.admitInCallOrder(records, validation);
+  }
+
+  /** The slow path of append(): waits for this append's validation and for every earlier append. */
+  private async admitInCallOrder(records: Buffer, validation: Promise<ValidatedBatch[]> | ValidatedBatch[]): Promise<AppendResult> {
+    const previous = this.admissionTail;
+    let admitted!: () => void;
+    const mine = new Promise<void>((resolve) => (admitted = resolve));
+    // Successors wait for this append and, through it, for every one before it: even when this
+    // one fails early, it is not out of their way before its predecessors are.
+    this.admissionTail = previous.then(() => mine);
+    this.admissionsInProgress++;
+    try {
+      const batches = await validation;
+      await previous;
+      this.assertWritable();
+      return await this.admit(records, batches, admitted);
+    } finally {
+      this.admissionsInProgress--;
+      admitted();
+    }
+  }
+
+  /**
+   * Offsets and the queue for validated batches: waits for room behind the writer, then, without
+   * awaiting anything more, checks sequences, assigns offsets and queues. `onAdmitted` runs once
+   * the offsets are assigned (or the append is refused).
+   */
+  private async admit(records: Buffer, validated: readonly ValidatedBatch[], onAdmitted?: () => void): Promise<AppendResult> {
+    const batches: PendingBatch[] = validated.map((batch) => ({ buffer: batch.buffer, baseOffset: 0, lastOffset: batch.lastOffsetDelta, maxTimestamp: batch.maxTimestamp }));
+    const idempotent = validated.some((batch) => batch.producerId >= 0);
     if (idempotent && batches.length > 1) {
-      throw new InvalidRecordsError('corrupt', 'a batch of an idempotent producer must come alone in its record set', 1);
+      throw new InvalidRecordsError('invalid-record', 'a batch of an idempotent producer must come alone in its record set', 1);
     }
     if (this.queue.length > 0 && (this.queuedBytes + records.length > this.config.maxQueuedAppendBytes || this.roomWaiters.length > 0)) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
@@ -480,7 +546,10 @@ export class PartitionLog {
     const producerHeader = idempotent ? producerFields(batches[0]!) : null;
     if (producerHeader !== null) {
       const verdict = this.producers.check(producerHeader);
-      if (verdict.kind === 'duplicate') return this.duplicateOf(verdict.batch);
+      if (verdict.kind === 'duplicate') {
+        onAdmitted?.();
+        return this.duplicateOf(verdict.batch);
+      }
     }
     const result: AppendResult = { baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: this.logStart };
     const writeAlone = this.canWriteAlone(batches);
@@ -504,6 +573,7 @@ export class PartitionLog {
       if (writeAlone) this.writeAlone(queued);
       else this.enqueue(queued);
     });
+    onAdmitted?.();
     if (producerHeader !== null) {
       this.producers.record(producerHeader, result.baseOffset, this.clock.nowMs());
       const baseOffset = result.baseOffset;
@@ -558,7 +628,7 @@ export class PartitionLog {
    */
   async appendWithOffsets(records: Buffer): Promise<AppendResult> {
     this.assertWritable();
-    const batches = this.validate(records, true);
+    const batches = this.validateWithOffsets(records);
     let previousLast = this.nextOffsetToAssign - 1;
     for (let i = 0; i < batches.length; i++) {
       const batch = batches[i]!;
@@ -581,17 +651,17 @@ export class PartitionLog {
     if (this.failedWith !== null) throw new StorageError(`log ${this.dir} stopped after a failed fsync; restart to recover`, { cause: this.failedWith });
   }
 
-  /** Checks every batch of a produced record set; returns them as pending batches (offsets as sent). */
-  private validate(records: Buffer, keepOffsets: boolean, verifyCrc = true): PendingBatch[] {
+  /**
+   * Checks the framing and CRC of batches that already carry offsets (a follower copying its
+   * leader, or the cleaner): their records were validated when they were first appended.
+   */
+  private validateWithOffsets(records: Buffer): PendingBatch[] {
     if (records.length === 0) throw new InvalidRecordsError('empty', 'the record set holds no batch', 0);
     const batches: PendingBatch[] = [];
     let position = 0;
     while (position < records.length) {
       const index = batches.length;
-      if (records.length - position > 16 && records.readInt8(position + 16) !== 2 && records.readInt8(position + 16) >= 0 && records.readInt8(position + 16) < 2) {
-        throw new InvalidRecordsError('unsupported-magic', `magic ${records.readInt8(position + 16)} (legacy message set); only record batch v2 is stored`, index);
-      }
-      const check = checkBatch(records, position, records.length, { maxBatchBytes: INT32_MAX, verifyCrc });
+      const check = checkBatch(records, position, records.length, { maxBatchBytes: INT32_MAX });
       if (!check.ok) throw new InvalidRecordsError('corrupt', `${check.problem}: ${check.detail}`, index);
       if (check.size > this.config.maxMessageBytes) {
         throw new InvalidRecordsError('too-large', `batch of ${check.size} bytes exceeds max.message.bytes ${this.config.maxMessageBytes}`, index);
@@ -600,15 +670,11 @@ export class PartitionLog {
         throw new InvalidRecordsError('too-large', `batch of ${check.size} bytes exceeds segment.bytes ${this.config.segmentBytes}`, index);
       }
       const header = check.header;
-      // A producer's batch holds one record per offset (only compaction leaves fewer records).
-      if (!keepOffsets && header.recordCount !== header.lastOffsetDelta + 1) {
-        throw new InvalidRecordsError('invalid-record', `batch holds ${header.recordCount} records but its lastOffsetDelta is ${header.lastOffsetDelta}`, index);
-      }
       batches.push({
         // Batches stay views into the caller's buffer: no copy on the append path.
         buffer: records.subarray(position, position + check.size),
-        baseOffset: keepOffsets ? header.baseOffset : 0,
-        lastOffset: (keepOffsets ? header.baseOffset : 0) + header.lastOffsetDelta,
+        baseOffset: header.baseOffset,
+        lastOffset: header.baseOffset + header.lastOffsetDelta,
         maxTimestamp: header.maxTimestamp,
       });
       position += check.size;
@@ -633,7 +699,9 @@ export class PartitionLog {
     const batch = batches[0]!;
     const epoch = this.epochs.latestEpoch;
     if (epoch === null || this.leaderEpoch > epoch) return false;
-    return !this.shouldRoll(this.activeSegment(), 0, batch);
+    // The roll decision needs the offsets the batch will really get, not the ones it was sent with.
+    const baseOffset = this.nextOffsetToAssign;
+    return !this.shouldRoll(this.activeSegment(), 0, { ...batch, baseOffset, lastOffset: baseOffset + (batch.lastOffset - batch.baseOffset) });
   }
 
   /**
@@ -939,9 +1007,66 @@ export class PartitionLog {
       const result = await segment.read(Math.max(offset, segment.baseOffset), maxBytes, this.rules, minOneBatch);
       if (result.firstBatchTooLarge === true) break;
       if (result.records.length === 0) continue;
-      return { records: trimToOffset(result.records, maxOffset), logStartOffset: this.logStart, logEndOffset: this.logEnd };
+      const records = result.firstOffset < this.recordsValidatedFrom ? await this.checkUnvalidatedBatches(result.records, segment) : result.records;
+      return { records: trimToOffset(records, maxOffset), logStartOffset: this.logStart, logEndOffset: this.logEnd };
     }
     return empty;
+  }
+
+  /**
+   * Reads the marker saying from which offset on every batch passed append validation. A log
+   * without it was written by an older version: everything up to its end is checked on read.
+   */
+  private async loadRecordsValidatedMarker(): Promise<void> {
+    const path = join(this.dir, RECORDS_VALIDATED_MARKER);
+    const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    });
+    const stored = text === null ? Number.NaN : Number(text.trim());
+    if (Number.isSafeInteger(stored) && stored >= 0) {
+      this.recordsValidatedFrom = stored;
+      return;
+    }
+    // Missing (an older version wrote this log) or unreadable: what is there now is checked on
+    // read, what is appended from now on was validated.
+    if (text !== null) this.logger.warn('unreadable records-validated marker; records stored so far are checked on read', { file: path });
+    this.recordsValidatedFrom = this.logEnd;
+    if (this.logEnd > this.logStart) this.logger.info('log written before append validation; its records are checked when read', { dir: this.dir, belowOffset: this.logEnd });
+    await writeFileSynced(path, Buffer.from(`${this.logEnd}\n`));
+    await fsyncDirectory(this.dir);
+  }
+
+  /**
+   * Checks the records of batches stored before append validation existed. Returns the batches
+   * before the first that fails (reported once with its file and offsets); throws
+   * InvalidStoredBatchError when the first batch itself fails, so nothing undecodable is served.
+   */
+  private async checkUnvalidatedBatches(records: Buffer, segment: LogSegment): Promise<Buffer> {
+    const limitBytes = decompressedBatchLimit(this.config.maxMessageBytes);
+    let position = 0;
+    while (position < records.length) {
+      const header = readBatchHeader(records, position);
+      const size = batchSizeOf(header);
+      if (header.baseOffset >= this.recordsValidatedFrom) break;
+      if (!this.legacyBatchesChecked.has(header.baseOffset)) {
+        const verdict = await this.validator.checkStoredBatch(records.subarray(position, position + size), header, { limitBytes, denseOffsetDeltas: this.rules.contiguousOffsets });
+        if (!verdict.ok) {
+          const error = new InvalidStoredBatchError(segment.logPath, header.baseOffset, header.baseOffset + header.lastOffsetDelta, verdict.detail);
+          if (!this.invalidBatchesReported.has(header.baseOffset) && this.invalidBatchesReported.size < MAX_REMEMBERED_BATCHES) {
+            this.invalidBatchesReported.add(header.baseOffset);
+            const { topic, partition } = topicPartitionOfDir(this.dir);
+            this.logger.error('stored batch does not decode; it is not served', { topic, partition, file: segment.logPath, offset: header.baseOffset, lastOffset: error.lastOffset, problem: verdict.problem, detail: verdict.detail });
+          }
+          if (position === 0) throw error;
+          return records.subarray(0, position);
+        }
+        if (this.legacyBatchesChecked.size >= MAX_REMEMBERED_BATCHES) this.legacyBatchesChecked.clear();
+        this.legacyBatchesChecked.add(header.baseOffset);
+      }
+      position += size;
+    }
+    return records;
   }
 
   /**

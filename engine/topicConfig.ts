@@ -55,6 +55,8 @@ const definitions: TopicConfigDefinition[] = [
   { name: 'index.interval.bytes', brokerKey: 'log.index.interval.bytes', kind: 'int', defaultValue: '4096', invalid: integerIn(0, INT_MAX, 'int'), documentation: 'log bytes between offset index entries' },
   { name: 'max.message.bytes', brokerKey: 'message.max.bytes', kind: 'int', defaultValue: '1048588', invalid: integerIn(61, INT_MAX, 'int'), documentation: 'largest record batch accepted' },
   { name: 'message.timestamp.type', brokerKey: 'log.message.timestamp.type', kind: 'string', defaultValue: 'CreateTime', invalid: oneOf(['CreateTime', 'LogAppendTime']), documentation: 'keep producer timestamps or stamp the append time' },
+  { name: 'message.timestamp.before.max.ms', brokerKey: 'log.message.timestamp.before.max.ms', kind: 'long', defaultValue: LONG_MAX, invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'refuse CreateTime records older than this relative to the broker clock' },
+  { name: 'message.timestamp.after.max.ms', brokerKey: 'log.message.timestamp.after.max.ms', kind: 'long', defaultValue: '3600000', invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'refuse CreateTime records newer than this relative to the broker clock' },
   { name: 'min.insync.replicas', brokerKey: 'min.insync.replicas', kind: 'int', defaultValue: '1', invalid: integerIn(1, INT_MAX, 'int'), documentation: 'replicas that must have a write for acks=all' },
   { name: 'min.cleanable.dirty.ratio', brokerKey: 'log.cleaner.min.cleanable.ratio', kind: 'double', defaultValue: '0.5', invalid: fraction, documentation: 'compact when this share of the log is uncompacted' },
   { name: 'delete.retention.ms', brokerKey: 'log.cleaner.delete.retention.ms', kind: 'long', defaultValue: '86400000', invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'how long compaction keeps tombstones' },
@@ -143,6 +145,8 @@ export function topicSettings(overrides: ConfigMap, brokerDefaults: ConfigMap): 
     maxMessageBytes: numberOf(values, 'max.message.bytes'),
     fileDeleteDelayMs: numberOf(values, 'file.delete.delay.ms'),
     messageTimestampType: values.get('message.timestamp.type') as LogConfig['messageTimestampType'],
+    messageTimestampBeforeMaxMs: numberOf(values, 'message.timestamp.before.max.ms'),
+    messageTimestampAfterMaxMs: numberOf(values, 'message.timestamp.after.max.ms'),
     cleanupPolicy: policy,
     flush,
   });

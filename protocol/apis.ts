@@ -9,7 +9,8 @@
 // refused by its handler (NOTES.md: "implement only the versions the clients actually send").
 //
 // Checked against node_modules/kafkajs/src/protocol/requests/: kafkajs 2.2.4 implements
-// AlterConfigs v0-1, but not OffsetDelete or IncrementalAlterConfigs. IncrementalAlterConfigs is
+// AlterConfigs v0-1, but not OffsetDelete or IncrementalAlterConfigs. Produce goes to v8 (kafkajs
+// stays at its v7): v8 adds the per-record errors of a refused batch (KIP-467) and no other change. IncrementalAlterConfigs is
 // advertised anyway (librdkafka and Java admin clients use it; kafkajs ignores APIs it does not
 // know). SaslHandshake / SaslAuthenticate (only with
 // SASL configured) and the transaction APIs (no transaction coordinator yet) are not advertised.
@@ -24,7 +25,7 @@ export interface AdvertisedApi {
 }
 
 export const ADVERTISED_APIS: readonly AdvertisedApi[] = [
-  { apiKey: 0, name: 'Produce', minVersion: 0, maxVersion: 7 },
+  { apiKey: 0, name: 'Produce', minVersion: 0, maxVersion: 8 },
   { apiKey: 1, name: 'Fetch', minVersion: 4, maxVersion: 11 },
   { apiKey: 2, name: 'ListOffsets', minVersion: 1, maxVersion: 2 },
   { apiKey: 3, name: 'Metadata', minVersion: 0, maxVersion: 4 },

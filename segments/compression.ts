@@ -46,7 +46,21 @@ export class CorruptCompressionError extends Error {
   }
 }
 
-export function decompress(codec: number, data: Uint8Array): Buffer {
+/** The output would pass the caller's limit (a "zip bomb", or simply too much). */
+export class DecompressionLimitError extends Error {
+  override readonly name = 'DecompressionLimitError';
+  constructor(readonly codec: string, readonly limit: number) {
+    super(`${codec} records area decompresses to more than ${limit} bytes`);
+  }
+}
+
+/** The exact decompressed size when the format declares it, else null. Never throws. */
+export function declaredOutputBytes(_codec: number, _data: Uint8Array): number | null {
+  return null;
+}
+
+export function decompress(codec: number, data: Uint8Array, maxOutputBytes: number = MAX_DECOMPRESSED_BYTES): Buffer {
+  void maxOutputBytes;
   switch (codec) {
     case CompressionCodec.none:
       return Buffer.from(data.buffer, data.byteOffset, data.byteLength);

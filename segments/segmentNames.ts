@@ -33,3 +33,10 @@ export function parseSegmentFileName(name: string): { baseOffset: number; kind: 
  * so recovery, reads and verification keep allowing them, across restarts too.
  */
 export const OFFSET_GAPS_MARKER = 'offset-gaps-allowed';
+
+/**
+ * Holds one offset: every batch at or above it passed the broker's append validation (records,
+ * lengths, compression). Batches below it were written by a version that did not validate them,
+ * so reads check their records before serving them. Written when a log without it is opened.
+ */
+export const RECORDS_VALIDATED_MARKER = 'records-validated-from';

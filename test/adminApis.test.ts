@@ -367,7 +367,7 @@ describe('DescribeConfigs', () => {
     const result = await describeTopic(broker, 'described', { version: 1, includeSynonyms: true });
     expect(result).toMatchObject({ errorCode: ErrorCode.NONE, errorMessage: null, resourceType: TOPIC, resourceName: 'described' });
     const byName = new Map(result.configs.map((config) => [config.name, config]));
-    expect(byName.size).toBe(16);
+    expect(byName.size).toBe(18);
     expect(byName.get('retention.ms')).toMatchObject({
       name: 'retention.ms',
       value: '3600000',

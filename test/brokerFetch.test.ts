@@ -132,7 +132,7 @@ describe('version negotiation', () => {
   it('ApiVersions v3 (flexible, as librdkafka sends it) is answered with the advertised ranges', async () => {
     const body = await sendRequest(started.broker, 18, 3, encodeApiVersionsRequest, decodeApiVersionsResponse, { clientSoftwareName: 'librdkafka', clientSoftwareVersion: '2.0.2' });
     expect(body!.errorCode).toBe(0);
-    expect(body!.apiKeys.find((api) => api.apiKey === 0)).toEqual({ apiKey: 0, minVersion: 0, maxVersion: 7 });
+    expect(body!.apiKeys.find((api) => api.apiKey === 0)).toEqual({ apiKey: 0, minVersion: 0, maxVersion: 8 });
   });
 
   it('an unknown API key or unsupported version of another API is refused as malformed (the connection closes)', async () => {

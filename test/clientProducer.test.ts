@@ -34,7 +34,7 @@ describe('client connection', () => {
   it('negotiates min(schema max, broker max) per API and refuses an API the broker lacks', async () => {
     const connection = await BrokerConnection.connect({ host: '127.0.0.1', port: broker.port, requiredApis: [ApiKey.Produce] });
     try {
-      expect(connection.versionOf(ApiKey.Produce)).toBe(7); // tidelog advertises 0-7, the schema 0-11
+      expect(connection.versionOf(ApiKey.Produce)).toBe(8); // tidelog advertises 0-8, the schema 0-11
       expect(connection.versionOf(ApiKey.Metadata)).toBe(4);
       expect(connection.versionOf(ApiKey.InitProducerId)).toBe(1);
       expect(() => connection.versionOf(26)).toThrow(KafkaUnsupportedApiError); // EndTxn: not advertised

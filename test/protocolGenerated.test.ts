@@ -262,7 +262,7 @@ describe('API table and headers', () => {
     expect(table).toEqual({
       ApiVersions: '0-3',
       Metadata: '0-4',
-      Produce: '0-7',
+      Produce: '0-8',
       Fetch: '4-11',
       ListOffsets: '1-2',
       FindCoordinator: '0-2',

@@ -38,14 +38,19 @@ import {
   BATCH_HEADER_BYTES,
   BATCH_LENGTH_OFFSET,
   LOG_OVERHEAD,
+  RECORDS_OFFSET,
   checkBatch,
+  compressionOf,
   computeBatchCrc,
   hex32,
+  isControlBatch,
   readInt64AsNumber,
   type BatchHeader,
   type BatchProblem,
 } from '../../segments/recordBatch.js';
 import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, parseSegmentFileName } from '../../segments/segmentNames.js';
+import { MAX_DECOMPRESSED_BYTES } from '../../segments/compression.js';
+import { checkRecordsArea } from '../../segments/recordsCheck.js';
 import { TIME_INDEX_ENTRY_BYTES } from '../../segments/timeIndex.js';
 
 /** Default read window: one read covers many batches; larger batches are streamed through it. */
@@ -237,7 +242,8 @@ export type VerifyProblemKind =
   | 'bad-checkpoint' // leader-epoch-checkpoint unreadable: epochs were not checked
   | 'index-size' // index file is not a whole number of entries
   | 'index-order' // index entries do not increase
-  | 'index-entry'; // an entry does not match the log (not a batch start, wrong offset, outside the segment)
+  | 'index-entry' // an entry does not match the log (not a batch start, wrong offset, outside the segment)
+  | 'invalid-records'; // CRC right, but the records do not decode (compression, lengths, count, offset deltas)
 
 export interface VerifyProblem {
   /** Path of the file (the partition dir joined with its name). */
@@ -566,6 +572,9 @@ async function verifySegment(context: SegmentContext): Promise<SegmentSummary> {
           detail: `partition leader epoch ${header.partitionLeaderEpoch}, but ${LEADER_EPOCH_CHECKPOINT} puts offset ${header.baseOffset} in epoch ${expectedEpoch}`,
         });
       }
+      const recordsProblem = item.bytes === null ? null : storedRecordsProblem(item.bytes, header, context.allowOffsetGaps);
+      if (recordsProblem !== null) problems.add({ file: logPath, position, baseOffset: header.baseOffset, problem: 'invalid-records', detail: recordsProblem });
+      if (item.bytes === null) context.notices.push({ file: logPath, detail: `the batch at position ${position} is larger than the read window (${context.readChunkBytes} bytes): its CRC was checked, its records were not` });
       await offsetIndex?.onBatch(position, header);
       await timeIndex?.onBatch(position, header);
       summary.firstOffset ??= header.baseOffset;
@@ -584,6 +593,23 @@ async function verifySegment(context: SegmentContext): Promise<SegmentSummary> {
   }
   summary.problems = problems.countFor(logPath) + (offsetIndex === null ? 0 : problems.countFor(offsetIndex.path)) + (timeIndex === null ? 0 : problems.countFor(timeIndex.path));
   return summary;
+}
+
+/**
+ * Why a stored batch's records do not decode (what append validation refuses), or null. Batches
+ * written by versions before that validation may fail here while their CRC is right.
+ */
+function storedRecordsProblem(batch: Buffer, header: BatchHeader, allowOffsetGaps: boolean): string | null {
+  if (header.recordCount === 0 || isControlBatch(header.attributes)) return null;
+  const verdict = checkRecordsArea(compressionOf(header.attributes), batch.subarray(RECORDS_OFFSET), MAX_DECOMPRESSED_BYTES, {
+    recordCount: header.recordCount,
+    lastOffsetDelta: header.lastOffsetDelta,
+    denseOffsetDeltas: !allowOffsetGaps,
+    baseTimestamp: header.baseTimestamp,
+    requireKeys: false,
+    timestampRange: null,
+  });
+  return verdict.ok ? null : `${verdict.problem}: ${verdict.detail}`;
 }
 
 /** Why a batch's offsets break the chain rules, or null. Reads the chain state; does not change it. */

@@ -7,6 +7,7 @@ import type { CompactLogInput, CompactLogOutput } from './tasks/compactLog.js';
 import type { RecoverSegmentInput, RecoverSegmentOutput } from './tasks/recoverSegment.js';
 import type { VerifySegmentsInput, VerifySegmentsOutput } from './tasks/verifySegments.js';
 import type { ScanRangeInput, ScanRangeOutput } from './tasks/scanRange.js';
+import type { ValidateRecordsInput, ValidateRecordsOutput } from './tasks/validateRecords.js';
 
 /** Every task kind: its input and its output. Add a kind here and its runner in worker.ts. */
 export interface WorkerTasks {
@@ -15,6 +16,7 @@ export interface WorkerTasks {
   verifySegments: { input: VerifySegmentsInput; output: VerifySegmentsOutput };
   recoverSegment: { input: RecoverSegmentInput; output: RecoverSegmentOutput };
   scanRange: { input: ScanRangeInput; output: ScanRangeOutput };
+  validateRecords: { input: ValidateRecordsInput; output: ValidateRecordsOutput };
 }
 
 export type TaskKind = keyof WorkerTasks;

@@ -10,6 +10,7 @@ import { runCompactLog } from './tasks/compactLog.js';
 import { recoverSegmentFile } from './tasks/recoverSegment.js';
 import { runVerifySegments } from './tasks/verifySegments.js';
 import { runScanRange } from './tasks/scanRange.js';
+import { runValidateRecords } from './tasks/validateRecords.js';
 
 type Runners = { [K in TaskKind]: (input: TaskInput<K>) => Promise<TaskOutput<K>> };
 
@@ -19,6 +20,7 @@ const RUNNERS: Runners = {
   verifySegments: runVerifySegments,
   recoverSegment: recoverSegmentFile,
   scanRange: runScanRange,
+  validateRecords: runValidateRecords,
 };
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
