@@ -8,6 +8,7 @@
 //   client-consume  bench/clientConsumeBench.ts, bundled consumer against kafkajs
 //   rebalance       bench/rebalanceBench.ts, consumer group rebalance times
 //   compaction      bench/compactionBench.ts, produce latency while a compacted topic is cleaned
+//   validation      bench/validationBench.ts, PartitionLog.append with record validation beside header checks only
 // It reports; it does not judge: a missed target still exits 0. Only an error (the run could not
 // finish) sets exit code 1; bad flags exit 2.
 import { existsSync } from 'node:fs';
@@ -21,12 +22,13 @@ import { runLoadBench } from '../bench/loadBench.js';
 import { MATRIX_DEFAULTS, MAX_MATRIX_BATCH_SIZE, MAX_MATRIX_LINGER_MS, MAX_PHASE_MS, MIN_MATRIX_BATCH_SIZE, runMatrixBench } from '../bench/matrixBench.js';
 import { runRebalanceBench } from '../bench/rebalanceBench.js';
 import { runStorageBench } from '../bench/storageBench.js';
+import { markdownPathOf, runValidationBench } from '../bench/validationBench.js';
 import type { CommandOutcome } from './main.js';
 
 /** Mirror EXIT_FAILURE / EXIT_USAGE in main.ts; imported by value they would make a cycle main.ts -> here -> main.ts. */
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
-const SUITES = ['matrix', 'storage', 'load', 'client', 'client-consume', 'rebalance', 'compaction'] as const;
+const SUITES = ['matrix', 'storage', 'load', 'client', 'client-consume', 'rebalance', 'compaction', 'validation'] as const;
 type Suite = (typeof SUITES)[number];
 /** Where the matrix writes latest.json, latest.md and its SVGs unless --out-dir says otherwise. */
 const DEFAULT_MATRIX_DIR = join('bench', 'results');
@@ -38,6 +40,7 @@ const DEFAULT_RESULTS_PATHS: Record<Exclude<Suite, 'matrix'>, string> = {
   'client-consume': join('bench', 'results', 'client-consume-latest.json'),
   rebalance: join('bench', 'results', 'rebalance-latest.json'),
   compaction: join('bench', 'results', 'compaction.json'),
+  validation: join('bench', 'results', 'validation.json'),
 };
 /** How many directories up from this module to look for package.json (dist/cli -> root is 2). */
 const MAX_PACKAGE_ROOT_DEPTH = 4;
@@ -111,7 +114,7 @@ export function benchCommand(outcome: CommandOutcome): CommandModule<object, Ben
         .positional('suite', { choices: SUITES, describe: 'which suite to run (default: matrix)' })
         .option('quick', { type: 'boolean', default: false, describe: 'a shorter run (matrix: 4 points of 100-byte records incl. 1 partition acks=1, under 2 min; suites: under 40 s)' })
         .option('full', { type: 'boolean', default: false, describe: 'matrix: the whole cross product (96 points, over an hour) instead of one axis at a time around a base point' })
-        .option('out', { type: 'string', describe: `suites: where to write the JSON results (default <checkout>/${DEFAULT_RESULTS_PATHS.storage} or ${DEFAULT_RESULTS_PATHS.load})` })
+        .option('out', { type: 'string', describe: `suites: where to write the JSON results (default <checkout>/${DEFAULT_RESULTS_PATHS.storage}, ${DEFAULT_RESULTS_PATHS.load}, ...; validation also writes its Markdown beside it, ${markdownPathOf(DEFAULT_RESULTS_PATHS.validation)})` })
         .option('out-dir', { type: 'string', describe: `matrix: where to write latest.json, latest.md and the SVG charts (default <checkout>/${DEFAULT_MATRIX_DIR})` })
         .option('batch-size', { type: 'number', describe: `matrix: the bundled producer's batch.size in bytes (default ${MATRIX_DEFAULTS.batchSize})` })
         .option('linger-ms', { type: 'number', describe: `matrix: the bundled producer's linger.ms (default ${MATRIX_DEFAULTS.lingerMs})` })
@@ -155,6 +158,7 @@ export function benchCommand(outcome: CommandOutcome): CommandModule<object, Ben
         else if (suite === 'client-consume') await runClientConsumeBench({ quick: args.quick, outPath });
         else if (suite === 'compaction') await runCompactionBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js'), ...(args.size === undefined ? {} : { sizeBytes: parseSize(args.size) }) });
         else if (suite === 'rebalance') await runRebalanceBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js') });
+        else if (suite === 'validation') await runValidationBench({ quick: args.quick, outPath });
         else await runStorageBench({ quick: args.quick, outPath });
       } catch (error) {
         process.stderr.write(`tidelog bench ${suite}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

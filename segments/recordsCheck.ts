@@ -44,7 +44,7 @@ export interface RecordsOk {
 export interface RecordsRefused {
   ok: false;
   problem: RecordsProblem;
-  /** Index of the offending record within the batch (Kafka's RecordError batchIndex). */
+  /** Index of the offending record within the batch (Kafka's RecordError batchIndex); -1 when the batch as a whole is at fault. */
   recordIndex: number;
   detail: string;
 }
@@ -83,65 +83,142 @@ export class RecordsWalk {
     const rules = this.rules;
     const areaEnd = area.length;
     const stop = Math.min(rules.recordCount, this.index + maxRecords);
+    const dense = rules.denseOffsetDeltas;
+    const requireKeys = rules.requireKeys;
+    const checkTimestamps = rules.timestampRange !== null;
+    const baseTimestamp = rules.baseTimestamp;
+    const minTimestamp = rules.timestampRange?.min ?? 0;
+    const maxTimestamp = rules.timestampRange?.max ?? 0;
     let cursor = this.cursor;
+    let previousDelta = this.previousDelta;
+    let maxDelta = this.maxDelta;
     for (let i = this.index; i < stop; i++) {
-      const length = this.varint(cursor, areaEnd);
-      if (Number.isNaN(length)) return this.refuse('malformed', i, `record ${i}: its length varint is malformed or runs past the records area`);
-      const start = this.next;
+      // Most records' varints are one byte (two for the length): read those in-line and take the
+      // general reader only for longer ones. A one-byte zigzag varint b is (b >>> 1) ^ -(b & 1).
+      let length: number;
+      let start: number;
+      const b0 = cursor < areaEnd ? area[cursor]! : 0x80;
+      const b1 = cursor + 1 < areaEnd ? area[cursor + 1]! : 0x80;
+      if (b0 < 0x80) {
+        length = (b0 >>> 1) ^ -(b0 & 1);
+        start = cursor + 1;
+      } else if (b1 < 0x80) {
+        const raw = (b0 & 0x7f) | (b1 << 7);
+        length = (raw >>> 1) ^ -(raw & 1);
+        start = cursor + 2;
+      } else {
+        length = this.varint(cursor, areaEnd);
+        if (Number.isNaN(length)) return this.refuse('malformed', i, `record ${i}: its length varint is malformed or runs past the records area`);
+        start = this.next;
+      }
       const end = start + length;
       // A record holds at least attributes and five one-byte varints.
       if (length < 6 || end > areaEnd) return this.refuse('malformed', i, `record ${i} declares ${length} bytes; ${areaEnd - start} remain in the records area`);
       let position = start + 1; // attributes: unused in v2
-      const timestampDelta = this.varlong(position, end);
-      if (Number.isNaN(timestampDelta)) return this.refuse('malformed', i, `record ${i}: its timestamp delta is malformed`);
-      const offsetDelta = this.varint(this.next, end);
-      if (Number.isNaN(offsetDelta)) return this.refuse('malformed', i, `record ${i}: its offset delta is malformed`);
-      if (rules.denseOffsetDeltas ? offsetDelta !== i : offsetDelta <= this.previousDelta) {
-        return this.refuse('malformed', i, `record ${i} has offset delta ${offsetDelta}, expected ${rules.denseOffsetDeltas ? i : `more than ${this.previousDelta}`}`);
-      }
-      this.previousDelta = offsetDelta;
-      const keyLength = this.varint(this.next, end);
-      position = this.next;
-      if (Number.isNaN(keyLength) || keyLength < -1 || position + Math.max(keyLength, 0) > end) return this.refuse('malformed', i, `record ${i}: key length ${keyLength} does not fit the record`);
-      if (keyLength === -1 && rules.requireKeys) return this.refuse('keyless', i, `record ${i} has no key`);
-      position += Math.max(keyLength, 0);
-      const valueLength = this.varint(position, end);
-      position = this.next;
-      if (Number.isNaN(valueLength) || valueLength < -1 || position + Math.max(valueLength, 0) > end) return this.refuse('malformed', i, `record ${i}: value length ${valueLength} does not fit the record`);
-      position += Math.max(valueLength, 0);
-      const headerCount = this.varint(position, end);
-      position = this.next;
-      // Each header takes at least two bytes (two one-byte varints).
-      if (Number.isNaN(headerCount) || headerCount < 0 || headerCount * 2 > end - position) return this.refuse('malformed', i, `record ${i} declares ${headerCount} headers in ${end - position} bytes`);
-      for (let h = 0; h < headerCount; h++) {
-        const headerKeyLength = this.varint(position, end);
+      let timestampDelta: number;
+      let byte = area[position]!;
+      if (byte < 0x80) {
+        timestampDelta = (byte >>> 1) ^ -(byte & 1);
+        position++;
+      } else {
+        timestampDelta = this.varlong(position, end);
+        if (Number.isNaN(timestampDelta)) return this.refuse('malformed', i, `record ${i}: its timestamp delta is malformed`);
         position = this.next;
-        if (Number.isNaN(headerKeyLength) || headerKeyLength < 0 || position + headerKeyLength > end) return this.refuse('malformed', i, `record ${i}: header ${h} key length ${headerKeyLength} is null or does not fit the record`);
-        position += headerKeyLength;
-        const headerValueLength = this.varint(position, end);
-        position = this.next;
-        if (Number.isNaN(headerValueLength) || headerValueLength < -1 || position + Math.max(headerValueLength, 0) > end) return this.refuse('malformed', i, `record ${i}: header ${h} value length ${headerValueLength} does not fit the record`);
-        position += Math.max(headerValueLength, 0);
       }
-      if (position !== end) return this.refuse('malformed', i, `record ${i} has ${end - position} unexplained bytes after its headers`);
-      if (rules.timestampRange !== null) {
-        const timestamp = rules.baseTimestamp + timestampDelta;
+      let offsetDelta: number;
+      byte = position < end ? area[position]! : 0x80;
+      if (byte < 0x80) {
+        offsetDelta = (byte >>> 1) ^ -(byte & 1);
+        position++;
+      } else {
+        offsetDelta = this.varint(position, end);
+        if (Number.isNaN(offsetDelta)) return this.refuse('malformed', i, `record ${i}: its offset delta is malformed`);
+        position = this.next;
+      }
+      if (dense ? offsetDelta !== i : offsetDelta <= previousDelta) {
+        return this.refuse('malformed', i, `record ${i} has offset delta ${offsetDelta}, expected ${dense ? i : `more than ${previousDelta}`}`);
+      }
+      previousDelta = offsetDelta;
+      let keyLength: number;
+      byte = position < end ? area[position]! : 0x80;
+      if (byte < 0x80) {
+        keyLength = (byte >>> 1) ^ -(byte & 1);
+        position++;
+      } else {
+        keyLength = this.varint(position, end);
+        position = this.next;
+      }
+      if (Number.isNaN(keyLength) || keyLength < -1 || position + (keyLength > 0 ? keyLength : 0) > end) return this.refuse('malformed', i, `record ${i}: key length ${keyLength} does not fit the record`);
+      if (keyLength === -1 && requireKeys) return this.refuse('keyless', i, `record ${i} has no key`);
+      if (keyLength > 0) position += keyLength;
+      let valueLength: number;
+      byte = position < end ? area[position]! : 0x80;
+      if (byte < 0x80) {
+        valueLength = (byte >>> 1) ^ -(byte & 1);
+        position++;
+      } else {
+        valueLength = this.varint(position, end);
+        position = this.next;
+      }
+      if (Number.isNaN(valueLength) || valueLength < -1 || position + (valueLength > 0 ? valueLength : 0) > end) return this.refuse('malformed', i, `record ${i}: value length ${valueLength} does not fit the record`);
+      if (valueLength > 0) position += valueLength;
+      // The header count: the usual zero is the single byte 0 and ends the record.
+      if (position + 1 !== end || area[position] !== 0) {
+        const headersEnd = this.checkHeaders(position, end, i);
+        if (headersEnd < 0) return { ok: false, problem: 'malformed', recordIndex: i, detail: this.headerProblem };
+      }
+      if (checkTimestamps) {
+        const timestamp = baseTimestamp + timestampDelta;
         // A record without a timestamp (-1) is not checked, as in Kafka.
-        if (timestamp !== NO_TIMESTAMP && (timestamp < rules.timestampRange.min || timestamp > rules.timestampRange.max)) {
-          return this.refuse('timestamp', i, `record ${i} has timestamp ${timestamp}, outside the accepted range [${rules.timestampRange.min}, ${rules.timestampRange.max}]`);
+        if (timestamp !== NO_TIMESTAMP && (timestamp < minTimestamp || timestamp > maxTimestamp)) {
+          return this.refuse('timestamp', i, `record ${i} has timestamp ${timestamp}, outside the accepted range [${minTimestamp}, ${maxTimestamp}]`);
         }
       }
-      if (timestampDelta > this.maxDelta) this.maxDelta = timestampDelta;
+      if (timestampDelta > maxDelta) maxDelta = timestampDelta;
       cursor = end;
     }
     this.cursor = cursor;
     this.index = stop;
+    this.previousDelta = previousDelta;
+    this.maxDelta = maxDelta;
     if (stop < rules.recordCount) return null;
-    if (cursor !== areaEnd) return this.refuse('malformed', rules.recordCount - 1, `${areaEnd - cursor} bytes follow the batch's ${rules.recordCount} records`);
-    if (rules.recordCount > 0 && this.previousDelta !== rules.lastOffsetDelta) {
-      return this.refuse('malformed', rules.recordCount - 1, `the last record's offset delta is ${this.previousDelta} but the batch header says ${rules.lastOffsetDelta}`);
+    // Whole-batch disagreements: no single record is at fault (-1).
+    if (cursor !== areaEnd) return this.refuse('malformed', -1, `${areaEnd - cursor} bytes follow the batch's ${rules.recordCount} records`);
+    if (rules.recordCount > 0 && previousDelta !== rules.lastOffsetDelta) {
+      return this.refuse('malformed', -1, `the last record's offset delta is ${previousDelta} but the batch header says ${rules.lastOffsetDelta}`);
     }
-    return { ok: true, maxTimestamp: rules.recordCount === 0 ? -1 : rules.baseTimestamp + this.maxDelta };
+    return { ok: true, maxTimestamp: rules.recordCount === 0 ? -1 : rules.baseTimestamp + maxDelta };
+  }
+
+  /** Why checkHeaders refused, when it returned -1. */
+  private headerProblem = '';
+
+  /**
+   * The header count and headers of record `i`, from `position` to the record's `end`: returns
+   * `end` when they fill it exactly, else -1 with headerProblem set (and the walk refused).
+   */
+  private checkHeaders(position: number, end: number, i: number): number {
+    const fail = (detail: string): number => {
+      this.refuse('malformed', i, detail);
+      this.headerProblem = detail;
+      return -1;
+    };
+    const headerCount = this.varint(position, end);
+    position = this.next;
+    // Each header takes at least two bytes (two one-byte varints).
+    if (Number.isNaN(headerCount) || headerCount < 0 || headerCount * 2 > end - position) return fail(`record ${i} declares ${headerCount} headers in ${end - position} bytes`);
+    for (let h = 0; h < headerCount; h++) {
+      const headerKeyLength = this.varint(position, end);
+      position = this.next;
+      if (Number.isNaN(headerKeyLength) || headerKeyLength < 0 || position + headerKeyLength > end) return fail(`record ${i}: header ${h} key length ${headerKeyLength} is null or does not fit the record`);
+      position += headerKeyLength;
+      const headerValueLength = this.varint(position, end);
+      position = this.next;
+      if (Number.isNaN(headerValueLength) || headerValueLength < -1 || position + Math.max(headerValueLength, 0) > end) return fail(`record ${i}: header ${h} value length ${headerValueLength} does not fit the record`);
+      position += Math.max(headerValueLength, 0);
+    }
+    if (position !== end) return fail(`record ${i} has ${end - position} unexplained bytes after its headers`);
+    return end;
   }
 
   private refuse(problem: RecordsProblem, recordIndex: number, detail: string): RecordsRefused {

@@ -162,6 +162,22 @@ describe('append validation at the log', () => {
   });
 });
 
+describe('AppendValidator on the event loop', () => {
+  it('walks a bounded number of records in-line per turn of the event loop; a larger burst is walked on later turns, with the same verdicts', async () => {
+    const validator = new AppendValidator();
+    const policy = appendPolicyOf(resolveLogConfig({ maxMessageBytes: 2 * 1024 * 1024 }));
+    // 16,000 small records (about 1 MiB): one such walk is about 0.4 ms, a turn takes some 12.
+    const batch = encodeBatch(Array.from({ length: 16_000 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(50, i), timestamp: T0 })));
+    // A turn that already walked something (a previous test's batches) must not count here.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const results = Array.from({ length: 40 }, () => validator.validate(Buffer.from(batch), policy, T0));
+    const deferred = results.filter((result) => result instanceof Promise).length;
+    expect(deferred).toBeGreaterThanOrEqual(20);
+    const settled = await Promise.all(results.map((result) => Promise.resolve(result)));
+    expect(settled.every((batches) => batches.length === 1 && batches[0]!.lastOffsetDelta === 15_999)).toBe(true);
+  });
+});
+
 describe('DecompressionBudget', () => {
   it('grants in arrival order, lets an oversized reservation run alone, and refuses past its waiters', async () => {
     const budget = new DecompressionBudget({ capacityBytes: 100, maxWaiters: 2 });

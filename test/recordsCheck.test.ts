@@ -81,10 +81,10 @@ describe('RecordsWalk', () => {
     ['a record length past the area', Buffer.concat([Buffer.from([0x7e]), rawRecord({ offsetDelta: 0 }).subarray(1)]), {}, 0],
     ['a negative record length', Buffer.from([0x01, 0, 0, 0, 0, 0, 0]), {}, 0],
     ['fewer records than recordCount', rawRecord({ offsetDelta: 0 }), { recordCount: 2, lastOffsetDelta: 1 }, 1],
-    ['bytes after recordCount records', Buffer.concat([rawRecord({ offsetDelta: 0 }), rawRecord({ offsetDelta: 1 })]), {}, 0],
+    ['bytes after recordCount records', Buffer.concat([rawRecord({ offsetDelta: 0 }), rawRecord({ offsetDelta: 1 })]), {}, -1],
     ['an offset delta that skips', Buffer.concat([rawRecord({ offsetDelta: 0 }), rawRecord({ offsetDelta: 2 })]), { recordCount: 2, lastOffsetDelta: 1 }, 1],
     ['a first offset delta that is not 0', rawRecord({ offsetDelta: 1 }), {}, 0],
-    ['a last offset delta that contradicts the header', Buffer.concat([rawRecord({ offsetDelta: 0 }), rawRecord({ offsetDelta: 3 })]), { recordCount: 2, lastOffsetDelta: 5, denseOffsetDeltas: false }, 1],
+    ['a last offset delta that contradicts the header', Buffer.concat([rawRecord({ offsetDelta: 0 }), rawRecord({ offsetDelta: 3 })]), { recordCount: 2, lastOffsetDelta: 5, denseOffsetDeltas: false }, -1],
     ['offset deltas that go backwards (stored batch)', Buffer.concat([rawRecord({ offsetDelta: 2 }), rawRecord({ offsetDelta: 1 })]), { recordCount: 2, lastOffsetDelta: 2, denseOffsetDeltas: false }, 1],
     ['a key length below -1', rawRecord({ offsetDelta: 0, keyLength: -2, key: Buffer.alloc(0) }), {}, 0],
     ['a key longer than the record', rawRecord({ offsetDelta: 0, keyLength: 200 }), {}, 0],
@@ -98,7 +98,7 @@ describe('RecordsWalk', () => {
     ['a varint longer than 5 bytes', Buffer.concat([Buffer.from([0x0e, 0x00, 0x00]), Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), Buffer.from([0x02, 0x00, 0x00, 0x00, 0x00])]), {}, 0],
   ];
 
-  it.each(malformed)('refuses %s as malformed, naming the record', (_name, area, rules, recordIndex) => {
+  it.each(malformed)('refuses %s as malformed, naming the record (-1: the batch as a whole)', (_name, area, rules, recordIndex) => {
     const verdict = RecordsWalk.check(area, { ...baseRules, ...rules });
     expect(verdict).toMatchObject({ ok: false, problem: 'malformed', recordIndex });
   });

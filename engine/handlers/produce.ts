@@ -7,7 +7,7 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import { decodeProduceRequest, type ProduceRequest } from '../../protocol/generated/produceRequest.js';
 import { encodeProduceResponse, type ProduceResponse, type ProduceResponseBatchIndexAndErrorMessage, type ProduceResponsePartitionProduceResponse } from '../../protocol/generated/produceResponse.js';
-import { ATTRIBUTES_OFFSET, ATTRIBUTE_TRANSACTIONAL, BATCH_LENGTH_OFFSET, LOG_OVERHEAD, PRODUCER_ID_OFFSET } from '../../segments/recordBatch.js';
+import { ATTRIBUTES_OFFSET, ATTRIBUTE_TRANSACTIONAL, BATCH_LENGTH_OFFSET, LOG_OVERHEAD, PRODUCER_ID_OFFSET, RECORDS_OFFSET } from '../../segments/recordBatch.js';
 import { kafkaErrorCodeOf } from '../kafkaErrors.js';
 import { InvalidRecordsError } from '../errors.js';
 import { defineHandler, type HandlerContext } from './handler.js';
@@ -22,7 +22,9 @@ function recordSetProblem(records: Buffer | null): { errorCode: number; message:
   if (records === null || records.length === 0) return { errorCode: ErrorCode.CORRUPT_MESSAGE, message: 'no records' };
   if (records.length < LOG_OVERHEAD) return { errorCode: ErrorCode.CORRUPT_MESSAGE, message: 'record set shorter than a batch header' };
   // Produce v3+ carries exactly one batch per partition (Kafka refuses more).
-  if (records.readInt32BE(BATCH_LENGTH_OFFSET) + LOG_OVERHEAD < records.length) return { errorCode: ErrorCode.INVALID_RECORD, message: 'more than one record batch for a partition' };
+  // A first batch whose length cannot even hold a header is corrupt, whatever follows it (the log says so).
+  const firstBatchBytes = records.readInt32BE(BATCH_LENGTH_OFFSET) + LOG_OVERHEAD;
+  if (firstBatchBytes >= RECORDS_OFFSET && firstBatchBytes < records.length) return { errorCode: ErrorCode.INVALID_RECORD, message: 'more than one record batch for a partition' };
   // A transactional batch without a producer id is malformed, which the log's validation says.
   if (records.length > PRODUCER_ID_OFFSET + 8 && (records.readInt16BE(ATTRIBUTES_OFFSET) & ATTRIBUTE_TRANSACTIONAL) !== 0 && records.readInt32BE(PRODUCER_ID_OFFSET) >= 0) {
     return { errorCode: ErrorCode.INVALID_TXN_STATE, message: 'transactions are not supported yet' };
