@@ -1,10 +1,34 @@
-// What the benches read about a process (from /proc, Linux) and how they sum up samples.
+// What the benches read about the machine and about a process (from /proc, Linux), and how they
+// sum up samples.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 
 /** CLK_TCK when `getconf` cannot tell (Linux has used 100 for decades). */
 const DEFAULT_CLOCK_TICKS_PER_SECOND = 100;
 const GETCONF_TIMEOUT_MS = 5_000;
+const MB = 1_000_000;
+
+/** The machine a report was measured on, as its meta.machine says it. */
+export interface MachineFacts {
+  cpus: number;
+  cpuModel: string;
+  totalMemoryMb: number;
+  platform: string;
+  arch: string;
+  /** The 1, 5 and 15 minute load averages when the run started: the machine may be shared. */
+  loadAverageAtStart: number[];
+}
+
+/** The 1, 5 and 15 minute load averages now, to two decimals. */
+export function loadAverages(): number[] {
+  return loadavg().map((load) => Number(load.toFixed(2)));
+}
+
+/** This machine, with the load averages taken (loadAverages()) when the run started. */
+export function machineFacts(loadAverageAtStart: number[]): MachineFacts {
+  return { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', totalMemoryMb: Math.round(totalmem() / MB), platform: platform(), arch: arch(), loadAverageAtStart };
+}
 
 /** utime + stime of a process in seconds, from /proc/<pid>/stat (fields 14 and 15). */
 export async function processCpuSeconds(pid: number, ticksPerSecond: number): Promise<number> {

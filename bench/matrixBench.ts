@@ -21,7 +21,7 @@
 // Markdown and the target checks (PASS/FAIL) to stdout; progress on stderr.
 import { startBrokerChild, type BrokerChild } from './brokerChild.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, platform, arch, totalmem, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type * as KafkaJs from 'kafkajs';
@@ -29,7 +29,7 @@ import { createAdmin, type Admin } from '../client/admin.js';
 import { createConsumer } from '../client/consumer.js';
 import { createProducer } from '../client/producer.js';
 import { RecordCursor } from '../client/recordDecoder.js';
-import { clockTicks, processCpuSeconds, statusKb } from './benchStats.js';
+import { clockTicks, loadAverages, machineFacts, processCpuSeconds, statusKb } from './benchStats.js';
 import { matrixCharts } from './charts.js';
 import { MATRIX_DESCRIPTIONS, TARGET_POINT, matrixPoints, pointLabel, type MatrixMode, type MatrixPoint } from './matrixPlan.js';
 import { formatTargetCheck, ratios, renderMarkdown, reportProblems, targetChecks, type BenchClient, type MatrixReport, type MatrixRow } from './matrixReport.js';
@@ -133,7 +133,7 @@ export async function runMatrixBench(options: MatrixBenchOptions): Promise<Matri
   const kafkajs = loadKafkaJs('tidelog bench');
   const clockTicksPerSecond = await clockTicks();
   const startedAt = new Date();
-  const loadAverageAtStart = loadavg().map((load) => Number(load.toFixed(2)));
+  const loadAverageAtStart = loadAverages();
   const started = performance.now();
   // Fail before minutes of measuring, not after, when the results cannot be written.
   await mkdir(options.outDir, { recursive: true });
@@ -179,7 +179,7 @@ export async function runMatrixBench(options: MatrixBenchOptions): Promise<Matri
       matrix: MATRIX_DESCRIPTIONS[options.mode],
       node: process.version,
       kafkajsVersion: kafkajs.version,
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', totalMemoryMb: Math.round(totalmem() / MB), platform: platform(), arch: arch(), loadAverageAtStart },
+      machine: machineFacts(loadAverageAtStart),
       note: options.note ?? null,
       durationSec: (performance.now() - started) / 1000,
       measured: MEASURED,

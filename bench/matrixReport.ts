@@ -1,5 +1,6 @@
 // The end-to-end matrix's results: the JSON row schema (and a validator for it), the
 // tidelog/kafkajs ratios, the target checks and the Markdown table. Pure: no I/O.
+import type { MachineFacts } from './benchStats.js';
 import { TARGET_POINT, formatBinaryBytes, pointLabel, samePoint, type AcksSetting, type MatrixMode, type MatrixPoint } from './matrixPlan.js';
 
 export type BenchClient = 'tidelog' | 'kafkajs';
@@ -54,7 +55,7 @@ export interface MatrixMeta {
   matrix: string;
   node: string;
   kafkajsVersion: string;
-  machine: { cpus: number; cpuModel: string; totalMemoryMb: number; platform: string; arch: string; loadAverageAtStart: number[] };
+  machine: MachineFacts;
   /** Free text from --note (e.g. "shared machine"). */
   note: string | null;
   durationSec: number;

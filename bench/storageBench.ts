@@ -12,19 +12,15 @@
 // whole rounds and reports the median. Either way drift of this VM's speed hits both sides alike.
 // Every loop stops at a count or a deadline, whichever comes first. MB means 10^6 bytes. The
 // table goes to `out` (stdout), progress lines to `progress` (stderr), the JSON to `outPath`.
-import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { silentLogger } from '../engine/logger.js';
-import { systemClock } from '../engine/clock.js';
-import { resolveLogConfig, type LogConfig } from '../engine/logConfig.js';
-import { PartitionLog } from '../engine/partitionLog.js';
+import { resolveLogConfig } from '../engine/logConfig.js';
+import type { PartitionLog } from '../engine/partitionLog.js';
 import { crc32cImplementation } from '../segments/crc32c.js';
-import { FileHandleCache } from '../segments/fileHandleCache.js';
-import { IndexCache } from '../segments/indexCache.js';
-import type { SegmentResources } from '../segments/logSegment.js';
 import { LAST_OFFSET_DELTA_OFFSET, encodeBatch, readInt64AsNumber, type RecordInput } from '../segments/recordBatch.js';
+import { benchSinks, boundedLoop, closeLog, mulberry32, openLog, pretouchPageCache, writeJsonReport, type LoopLimit, type OpenedLog } from './benchRun.js';
 
 // ---------------------------------------------------------------------------------------------
 // Limits and shapes (all in one place)
@@ -49,10 +45,6 @@ const GROUP_COMMIT_BATCH_BYTES = 16 * KIB;
 const WARMUP_OPERATIONS = 32;
 const WARMUP_LOOKUPS = 300;
 const RANDOM_SEED = 0x7e1d_e10c;
-const FILE_HANDLES = 64;
-const INDEX_CACHE_BYTES = 64 * MIB;
-/** No loop of this benchmark may run longer than this, whatever a plan says. */
-const MAX_LOOP_MS = 120_000;
 
 /** One interleaved block of appends moves about this much, at most APPEND_BLOCK_MAX_COUNT batches. */
 const APPEND_BLOCK_BYTES = 16 * MIB;
@@ -62,9 +54,6 @@ const GROUP_COMMIT_LOG_BLOCK = 400;
 const GROUP_COMMIT_PLAIN_BLOCK = 100;
 /** Lookups each log (and the pread baseline) does before the next one takes its turn. */
 const LOOKUP_BLOCK = 50;
-/** Chunk of the page-cache warm-up write. */
-const PRETOUCH_CHUNK_BYTES = 1 * MIB;
-const PRETOUCH_MAX_MS = 30_000;
 
 interface Plan {
   label: 'full' | 'quick';
@@ -162,10 +151,7 @@ interface Context {
 
 export async function runStorageBench(options: StorageBenchOptions): Promise<StorageBenchReport> {
   const plan = options.quick ? QUICK_PLAN : FULL_PLAN;
-  const out = options.out ?? ((text: string) => void process.stdout.write(text));
-  const startedMs = performance.now();
-  const progressSink = options.progress ?? ((line: string) => void process.stderr.write(line + '\n'));
-  const progress = (line: string): void => progressSink(`[bench ${((performance.now() - startedMs) / 1000).toFixed(1)}s] ${line}`);
+  const { out, progress } = benchSinks(options, performance.now());
   const report: StorageBenchReport = {
     machine: { cpus: cpus().length, node: process.version, crc32c: crc32cImplementation },
     startedAt: new Date().toISOString(),
@@ -177,7 +163,7 @@ export async function runStorageBench(options: StorageBenchOptions): Promise<Sto
   progress(`${plan.label} run in ${dir} (crc32c: ${crc32cImplementation})`);
   const context: Context = { plan, dir, progress };
   try {
-    await pretouchPageCache(context, 2 * plan.appendBytesPerSide);
+    await pretouchPageCache(dir, 2 * plan.appendBytesPerSide, progress);
     for (const size of plan.appendSizes) report.rows.push(...(await bufferedAppend(context, size)));
     report.rows.push(...(await groupCommit(context)));
     report.rows.push(...(await readByOffset(context)));
@@ -185,7 +171,7 @@ export async function runStorageBench(options: StorageBenchOptions): Promise<Sto
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  await writeFile(options.outPath, JSON.stringify(report, null, 2) + '\n');
+  await writeJsonReport(options.outPath, report);
   out(formatTable(report, plan.label));
   progress(`done; JSON written to ${options.outPath}`);
   return report;
@@ -533,57 +519,8 @@ async function sequentialRead(files: ReadonlyArray<{ path: string; bytes: number
   return (performance.now() - before) / 1000;
 }
 
-/**
- * Writes and deletes a scratch file once. On this VM kind, memory first touched runs at a
- * fraction of the speed of reused memory; without this, whichever side of the first comparison
- * touches the page cache first pays for it.
- */
-async function pretouchPageCache(context: Context, bytes: number): Promise<void> {
-  const path = join(context.dir, 'pretouch');
-  const chunk = Buffer.alloc(PRETOUCH_CHUNK_BYTES, 0x5a);
-  const handle = await open(path, 'w');
-  try {
-    const run = await boundedLoop({ maxCount: Math.ceil(bytes / chunk.length), maxMs: PRETOUCH_MAX_MS }, async () => {
-      await handle.write(chunk, 0, chunk.length);
-      return 'continue';
-    });
-    context.progress(`page cache warmed with ${((run.count * chunk.length) / MB).toFixed(0)} MB in ${run.seconds.toFixed(1)} s`);
-  } finally {
-    await handle.close();
-    await rm(path, { force: true });
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
-// Logs, batches and record sets
-
-interface OpenedLog {
-  log: PartitionLog;
-  resources: SegmentResources;
-}
-
-async function openLog(dir: string, config: LogConfig, state: { cleanShutdown: boolean; recoveryPoint: number }): Promise<OpenedLog> {
-  const resources: SegmentResources = {
-    handles: new FileHandleCache(FILE_HANDLES),
-    indexes: new IndexCache(INDEX_CACHE_BYTES),
-    notice: () => undefined,
-  };
-  try {
-    const log = await PartitionLog.open({ dir, config, resources, clock: systemClock, logger: silentLogger, ...state });
-    return { log, resources };
-  } catch (error) {
-    await resources.handles.close();
-    throw error;
-  }
-}
-
-async function closeLog(opened: OpenedLog): Promise<void> {
-  try {
-    await opened.log.close();
-  } finally {
-    await opened.resources.handles.close();
-  }
-}
+// Building logs, batches and record sets
 
 /**
  * Appends `records` records (a multiple of RECORDS_PER_BUILD_BATCH) in record sets of about
@@ -639,45 +576,7 @@ function buildBatch(targetBytes: number, recordCount?: number): Buffer {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Loops, statistics, formatting
-
-interface LoopLimit {
-  maxCount: number;
-  maxMs: number;
-}
-
-/**
- * Runs `step` one at a time until it did `maxCount` steps, `maxMs` milliseconds passed, or it
- * says 'stop', whichever is first.
- */
-async function boundedLoop(limit: LoopLimit, step: (index: number) => Promise<'stop' | 'continue'>): Promise<{ count: number; seconds: number }> {
-  if (!Number.isSafeInteger(limit.maxCount) || limit.maxCount < 1 || !(limit.maxMs > 0 && limit.maxMs <= MAX_LOOP_MS)) {
-    throw new RangeError(`loop limits must be finite and positive: ${JSON.stringify(limit)}`);
-  }
-  const start = performance.now();
-  const deadline = start + limit.maxMs;
-  let count = 0;
-  let now = start;
-  while (count < limit.maxCount && now < deadline) {
-    const verdict = await step(count);
-    count++;
-    now = performance.now();
-    if (verdict === 'stop') break;
-  }
-  return { count, seconds: (now - start) / 1000 };
-}
-
-/** Deterministic uniform numbers in [0, 1), so every run reads the same offsets. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+// Statistics and formatting
 
 function quantile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) throw new RangeError('no samples');

@@ -26,23 +26,19 @@
 // RATIO_TARGET of the header-only throughput. A missed target is reported, not an error. Every
 // loop stops at a count or a deadline. Table and PASS/FAIL lines to `out` (stdout), progress to
 // `progress` (stderr), JSON to `outPath`, the same table as Markdown beside it (.md).
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { arch, cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AppendValidator } from '../engine/appendValidation.js';
 import { defaultBrokerConfig } from '../engine/brokerConfig.js';
-import { systemClock } from '../engine/clock.js';
 import { DecompressionBudget } from '../engine/decompressionBudget.js';
 import { resolveLogConfig, type LogConfig } from '../engine/logConfig.js';
 import { silentLogger } from '../engine/logger.js';
-import { PartitionLog } from '../engine/partitionLog.js';
+import type { PartitionLog } from '../engine/partitionLog.js';
 import { WorkerPool } from '../engine/workers/workerPool.js';
 import { CompressionCodec, compress, decompress } from '../segments/compression.js';
 import { crc32cImplementation } from '../segments/crc32c.js';
-import { FileHandleCache } from '../segments/fileHandleCache.js';
-import { IndexCache } from '../segments/indexCache.js';
-import type { SegmentResources } from '../segments/logSegment.js';
 import {
   ATTRIBUTE_COMPRESSION_MASK,
   ATTRIBUTES_OFFSET,
@@ -55,7 +51,8 @@ import {
   encodeBatch,
   type RecordInput,
 } from '../segments/recordBatch.js';
-import { median } from './benchStats.js';
+import { MAX_LOOP_MS, benchSinks, boundedLoop, closeLog, mulberry32, openLog, pretouchPageCache, writeJsonReport, type OpenedLog } from './benchRun.js';
+import { loadAverages, machineFacts, median, type MachineFacts } from './benchStats.js';
 import { percentileOfSorted } from './percentiles.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -84,12 +81,6 @@ const MAX_RECORDS_PER_BATCH = 100_000;
 const MAX_FIT_ATTEMPTS = 64;
 /** Uncompressed cases must keep this share of the header-only throughput. */
 export const RATIO_TARGET = 0.9;
-/** No loop of this benchmark may run longer than this, whatever a plan says. */
-const MAX_LOOP_MS = 120_000;
-const PRETOUCH_CHUNK_BYTES = 1 * MIB;
-const PRETOUCH_MAX_MS = 30_000;
-const FILE_HANDLES = 64;
-const INDEX_CACHE_BYTES = 64 * MIB;
 const RANDOM_SEED = 0x5eed_ba7c;
 const KEY_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 /** Words values are made of: text-like, so gzip and lz4 see a realistic ratio (about 3:1). */
@@ -205,7 +196,7 @@ export interface ValidationBenchReport {
     node: string;
     plan: string;
     durationSec: number;
-    machine: { cpus: number; cpuModel: string; totalMemoryMb: number; platform: string; arch: string; loadAverageAtStart: number[]; crc32c: 'native' | 'js' };
+    machine: MachineFacts & { crc32c: 'native' | 'js' };
     workerThreads: number;
     decompressionBudgetBytes: number;
     appendsInFlight: number;
@@ -241,11 +232,9 @@ const NOTES = [
 export async function runValidationBench(options: ValidationBenchOptions): Promise<ValidationBenchReport> {
   const plan = options.plan ?? (options.quick ? QUICK_PLAN : DEFAULT_PLAN);
   checkPlan(plan);
-  const out = options.out ?? ((text: string) => void process.stdout.write(text));
   const startedMs = performance.now();
-  const progressSink = options.progress ?? ((line: string) => void process.stderr.write(line + '\n'));
-  const progress = (line: string): void => progressSink(`[bench ${((performance.now() - startedMs) / 1000).toFixed(1)}s] ${line}`);
-  const loadAverageAtStart = loadavg().map((load) => Number(load.toFixed(2)));
+  const { out, progress } = benchSinks(options, startedMs);
+  const loadAverageAtStart = loadAverages();
   // Fail before a minute of measuring, not after, when the results cannot be written.
   await mkdir(dirname(options.outPath), { recursive: true });
   const brokerDefaults = defaultBrokerConfig();
@@ -271,7 +260,7 @@ export async function runValidationBench(options: ValidationBenchOptions): Promi
       node: process.version,
       plan: plan.label,
       durationSec: Number(((performance.now() - startedMs) / 1000).toFixed(1)),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', totalMemoryMb: Math.round(totalmem() / MB), platform: platform(), arch: arch(), loadAverageAtStart, crc32c: crc32cImplementation },
+      machine: { ...machineFacts(loadAverageAtStart), crc32c: crc32cImplementation },
       workerThreads: workers.threads,
       decompressionBudgetBytes: budget.capacityBytes,
       appendsInFlight: APPENDS_IN_FLIGHT,
@@ -283,7 +272,7 @@ export async function runValidationBench(options: ValidationBenchOptions): Promi
     targets: cases.flatMap((result) => (result.target === null ? [] : [{ case: result.name, ratio: result.ratio, ratioAtLeast: result.target.ratioAtLeast, pass: result.target.pass }])),
   };
   const markdown = renderMarkdown(report);
-  await writeFile(options.outPath, JSON.stringify(report, null, 2) + '\n');
+  await writeJsonReport(options.outPath, report);
   await writeFile(markdownPathOf(options.outPath), markdown);
   out(formatTable(report) + '\n' + formatTargets(report) + '\n');
   progress(`done; JSON written to ${options.outPath}, Markdown to ${markdownPathOf(options.outPath)}`);
@@ -341,10 +330,10 @@ async function runCase(context: Context, spec: ValidationCase): Promise<CaseResu
   while (rounds < MAX_ROUNDS_PER_CASE && performance.now() < caseDeadline && tallies.with.appends < plan.maxAppendsPerSide && tallies.without.appends < plan.maxAppendsPerSide) {
     const roundDir = join(context.dir, `case-${spec.codec}-${spec.valueBytes}-${spec.targetBatchBytes}-round-${rounds}`);
     rounds++;
-    const withLog = await openLog(join(roundDir, 'with'), config, context.validators.with, context.workers);
+    const withLog = await openValidatingLog(join(roundDir, 'with'), config, context.validators.with, context.workers);
     let withoutLog: OpenedLog;
     try {
-      withoutLog = await openLog(join(roundDir, 'without'), config, context.validators.without, context.workers);
+      withoutLog = await openValidatingLog(join(roundDir, 'without'), config, context.validators.without, context.workers);
     } catch (error) {
       await closeLog(withLog);
       throw error;
@@ -451,52 +440,9 @@ async function appendBlock(log: PartitionLog, buffers: readonly Buffer[]): Promi
 // ---------------------------------------------------------------------------------------------
 // Logs
 
-interface OpenedLog {
-  log: PartitionLog;
-  resources: SegmentResources;
-}
-
-async function openLog(dir: string, config: LogConfig, validator: AppendValidator, workers: WorkerPool): Promise<OpenedLog> {
-  const resources: SegmentResources = {
-    handles: new FileHandleCache(FILE_HANDLES),
-    indexes: new IndexCache(INDEX_CACHE_BYTES),
-    notice: () => undefined,
-  };
-  try {
-    const log = await PartitionLog.open({ dir, config, resources, clock: systemClock, logger: silentLogger, recoveryPoint: 0, cleanShutdown: true, workers, validator });
-    return { log, resources };
-  } catch (error) {
-    await resources.handles.close();
-    throw error;
-  }
-}
-
-async function closeLog(opened: OpenedLog): Promise<void> {
-  try {
-    await opened.log.close();
-  } finally {
-    await opened.resources.handles.close();
-  }
-}
-
-/**
- * Writes and deletes a scratch file once: on this VM kind, memory first touched runs slower than
- * reused memory, and the first case's first side would pay for it alone.
- */
-async function pretouchPageCache(dir: string, bytes: number, progress: (line: string) => void): Promise<void> {
-  const path = join(dir, 'pretouch');
-  const chunk = Buffer.alloc(PRETOUCH_CHUNK_BYTES, 0x5a);
-  const handle = await open(path, 'w');
-  try {
-    const run = await boundedLoop({ maxCount: Math.ceil(bytes / chunk.length), maxMs: PRETOUCH_MAX_MS }, async () => {
-      await handle.write(chunk, 0, chunk.length);
-      return 'continue';
-    });
-    progress(`page cache warmed with ${((run.count * chunk.length) / MB).toFixed(0)} MB in ${run.seconds.toFixed(1)} s`);
-  } finally {
-    await handle.close();
-    await rm(path, { force: true });
-  }
+/** A log of one side of a round: a fresh directory, appends checked by `validator`. */
+function openValidatingLog(dir: string, config: LogConfig, validator: AppendValidator, workers: WorkerPool): Promise<OpenedLog> {
+  return openLog(dir, config, { recoveryPoint: 0, cleanShutdown: true, workers, validator });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -611,42 +557,7 @@ function textValue(random: () => number, bytes: number): Buffer {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Loops and formatting
-
-interface LoopLimit {
-  maxCount: number;
-  maxMs: number;
-}
-
-/** Runs `step` one at a time until `maxCount` steps, `maxMs` milliseconds, or it says 'stop'. */
-async function boundedLoop(limit: LoopLimit, step: (index: number) => Promise<'stop' | 'continue'>): Promise<{ count: number; seconds: number }> {
-  if (!Number.isSafeInteger(limit.maxCount) || limit.maxCount < 1 || !(limit.maxMs > 0 && limit.maxMs <= MAX_LOOP_MS)) {
-    throw new RangeError(`loop limits must be finite and positive: ${JSON.stringify(limit)}`);
-  }
-  const start = performance.now();
-  const deadline = start + limit.maxMs;
-  let count = 0;
-  let now = start;
-  while (count < limit.maxCount && now < deadline) {
-    const verdict = await step(count);
-    count++;
-    now = performance.now();
-    if (verdict === 'stop') break;
-  }
-  return { count, seconds: (now - start) / 1000 };
-}
-
-/** Deterministic uniform numbers in [0, 1), so every run builds the same batches. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+// Formatting
 
 function round6(value: number): number {
   return Number(value.toFixed(6));

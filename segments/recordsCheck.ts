@@ -57,6 +57,57 @@ const NO_TIMESTAMP = -1;
 const BAD = Number.NaN;
 
 /**
+ * Where the varint read last by zigzag() or zigzagShort() ends, or -1 when it was malformed or ran
+ * past its end (then the value returned is 0). Module scratch: the walk is single-threaded and
+ * never holds it across calls. Failures are signalled here rather than by NaN so that values stay
+ * small integers, which keeps the walk on V8's fast integer paths.
+ */
+let varintEnd = 0;
+
+/** A zigzag varint (32-bit, at most 5 bytes) at `position`, before `end`; sets varintEnd. */
+function zigzag(area: Uint8Array, position: number, end: number): number {
+  const short = zigzagShort(area, position, end);
+  return varintEnd >= 0 ? short : zigzagLong(area, position, end);
+}
+
+/** A one- or two-byte zigzag varint (nearly all of a record's); varintEnd -1 when it is longer. */
+function zigzagShort(area: Uint8Array, position: number, end: number): number {
+  if (position < end) {
+    const b0 = area[position]!;
+    if (b0 < 0x80) {
+      varintEnd = position + 1;
+      return (b0 >>> 1) ^ -(b0 & 1);
+    }
+    if (position + 1 < end) {
+      const b1 = area[position + 1]!;
+      if (b1 < 0x80) {
+        varintEnd = position + 2;
+        const raw = (b0 & 0x7f) | (b1 << 7);
+        return (raw >>> 1) ^ -(raw & 1);
+      }
+    }
+  }
+  varintEnd = -1;
+  return 0;
+}
+
+function zigzagLong(area: Uint8Array, position: number, end: number): number {
+  let result = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (position >= end) break;
+    const byte = area[position++]!;
+    if (shift === 28 && byte > 0x0f) break;
+    result |= (byte & 0x7f) << shift;
+    if (byte < 0x80) {
+      varintEnd = position;
+      return (result >>> 1) ^ -(result & 1);
+    }
+  }
+  varintEnd = -1;
+  return 0;
+}
+
+/**
  * A walk over one records area. step() checks up to `maxRecords` more records and returns the
  * verdict when the walk is over, or null when records remain.
  */
@@ -93,74 +144,34 @@ export class RecordsWalk {
     let previousDelta = this.previousDelta;
     let maxDelta = this.maxDelta;
     for (let i = this.index; i < stop; i++) {
-      // Most records' varints are one byte (two for the length): read those in-line and take the
-      // general reader only for longer ones. A one-byte zigzag varint b is (b >>> 1) ^ -(b & 1).
-      let length: number;
-      let start: number;
-      const b0 = cursor < areaEnd ? area[cursor]! : 0x80;
-      const b1 = cursor + 1 < areaEnd ? area[cursor + 1]! : 0x80;
-      if (b0 < 0x80) {
-        length = (b0 >>> 1) ^ -(b0 & 1);
-        start = cursor + 1;
-      } else if (b1 < 0x80) {
-        const raw = (b0 & 0x7f) | (b1 << 7);
-        length = (raw >>> 1) ^ -(raw & 1);
-        start = cursor + 2;
-      } else {
-        length = this.varint(cursor, areaEnd);
-        if (Number.isNaN(length)) return this.refuse('malformed', i, `record ${i}: its length varint is malformed or runs past the records area`);
-        start = this.next;
-      }
+      const length = zigzag(area, cursor, areaEnd);
+      if (varintEnd < 0) return this.refuse('malformed', i, `record ${i}: its length varint is malformed or runs past the records area`);
+      const start = varintEnd;
       const end = start + length;
       // A record holds at least attributes and five one-byte varints.
       if (length < 6 || end > areaEnd) return this.refuse('malformed', i, `record ${i} declares ${length} bytes; ${areaEnd - start} remain in the records area`);
-      let position = start + 1; // attributes: unused in v2
-      let timestampDelta: number;
-      let byte = area[position]!;
-      if (byte < 0x80) {
-        timestampDelta = (byte >>> 1) ^ -(byte & 1);
-        position++;
-      } else {
-        timestampDelta = this.varlong(position, end);
+      // Attributes (one byte, unused in v2), then the timestamp delta: a varlong, read as a varint
+      // when it is that short (it nearly always is).
+      let timestampDelta = zigzagShort(area, start + 1, end);
+      if (varintEnd < 0) {
+        timestampDelta = this.varlong(start + 1, end);
         if (Number.isNaN(timestampDelta)) return this.refuse('malformed', i, `record ${i}: its timestamp delta is malformed`);
-        position = this.next;
+        varintEnd = this.next;
       }
-      let offsetDelta: number;
-      byte = position < end ? area[position]! : 0x80;
-      if (byte < 0x80) {
-        offsetDelta = (byte >>> 1) ^ -(byte & 1);
-        position++;
-      } else {
-        offsetDelta = this.varint(position, end);
-        if (Number.isNaN(offsetDelta)) return this.refuse('malformed', i, `record ${i}: its offset delta is malformed`);
-        position = this.next;
-      }
+      const offsetDelta = zigzag(area, varintEnd, end);
+      if (varintEnd < 0) return this.refuse('malformed', i, `record ${i}: its offset delta is malformed`);
       if (dense ? offsetDelta !== i : offsetDelta <= previousDelta) {
         return this.refuse('malformed', i, `record ${i} has offset delta ${offsetDelta}, expected ${dense ? i : `more than ${previousDelta}`}`);
       }
       previousDelta = offsetDelta;
-      let keyLength: number;
-      byte = position < end ? area[position]! : 0x80;
-      if (byte < 0x80) {
-        keyLength = (byte >>> 1) ^ -(byte & 1);
-        position++;
-      } else {
-        keyLength = this.varint(position, end);
-        position = this.next;
-      }
-      if (Number.isNaN(keyLength) || keyLength < -1 || position + (keyLength > 0 ? keyLength : 0) > end) return this.refuse('malformed', i, `record ${i}: key length ${keyLength} does not fit the record`);
+      const keyLength = zigzag(area, varintEnd, end);
+      let position = varintEnd;
+      if (position < 0 || keyLength < -1 || position + (keyLength > 0 ? keyLength : 0) > end) return this.refuse('malformed', i, `record ${i}: key length ${keyLength} does not fit the record`);
       if (keyLength === -1 && requireKeys) return this.refuse('keyless', i, `record ${i} has no key`);
       if (keyLength > 0) position += keyLength;
-      let valueLength: number;
-      byte = position < end ? area[position]! : 0x80;
-      if (byte < 0x80) {
-        valueLength = (byte >>> 1) ^ -(byte & 1);
-        position++;
-      } else {
-        valueLength = this.varint(position, end);
-        position = this.next;
-      }
-      if (Number.isNaN(valueLength) || valueLength < -1 || position + (valueLength > 0 ? valueLength : 0) > end) return this.refuse('malformed', i, `record ${i}: value length ${valueLength} does not fit the record`);
+      const valueLength = zigzag(area, position, end);
+      position = varintEnd;
+      if (position < 0 || valueLength < -1 || position + (valueLength > 0 ? valueLength : 0) > end) return this.refuse('malformed', i, `record ${i}: value length ${valueLength} does not fit the record`);
       if (valueLength > 0) position += valueLength;
       // The header count: the usual zero is the single byte 0 and ends the record.
       if (position + 1 !== end || area[position] !== 0) {

@@ -5,7 +5,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AppendValidator, appendPolicyOf, decompressedBatchLimit } from '../engine/appendValidation.js';
 import { DecompressionBudget } from '../engine/decompressionBudget.js';
 import { InvalidRecordsError, InvalidStoredBatchError, ValidationBusyError } from '../engine/errors.js';
@@ -26,23 +26,12 @@ import {
   writeInt64FromNumber,
 } from '../segments/recordBatch.js';
 import { RECORDS_VALIDATED_MARKER } from '../segments/segmentNames.js';
-import { labelledBatch, openTestLog, readAll, temporaryDirectory, testResources, type TestLog } from './support/logs.js';
+import { labelledBatch, openTestLog, readAll, temporaryDirectory, testResources, useFreshLogs, type TestLog } from './support/logs.js';
 import { ManualClock } from '../engine/clock.js';
 import { MemoryLogger } from '../engine/logger.js';
 
 const T0 = 1_700_000_000_000;
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function freshLog(overrides: Parameters<typeof openTestLog>[1] = {}): Promise<TestLog> {
-  const dir = await temporaryDirectory();
-  cleanups.push(dir.remove);
-  const opened = await openTestLog(dir.path, overrides);
-  cleanups.push(() => opened.log.close());
-  return opened;
-}
+const { cleanups, freshLog } = useFreshLogs();
 
 /** Rewrites header fields of a batch and fixes its CRC, so only the contents are wrong. */
 function withHeader(batch: Buffer, change: (batch: Buffer) => void): Buffer {

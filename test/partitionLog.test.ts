@@ -1,25 +1,14 @@
 import { readdir, stat } from 'node:fs/promises';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InvalidRecordsError, OffsetOutOfRangeError } from '../engine/errors.js';
 import { CRC_OFFSET, computeBatchCrc, decodeRecords, encodeBatch, readBatchHeader } from '../segments/recordBatch.js';
 import { SeededRandom } from './support/random.js';
 import { resolveLogConfig } from '../engine/logConfig.js';
 import { OFFSET_GAPS_MARKER } from '../segments/segmentNames.js';
 import { verifyPartitionDir } from '../engine/verify/partitionVerifier.js';
-import { labelledBatch, openTestLog, readAll, splitBatches, temporaryDirectory, type TestLog } from './support/logs.js';
+import { labelledBatch, openTestLog, readAll, splitBatches, temporaryDirectory, useFreshLogs, type TestLog } from './support/logs.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function freshLog(overrides: Parameters<typeof openTestLog>[1] = {}): Promise<TestLog> {
-  const dir = await temporaryDirectory();
-  cleanups.push(dir.remove);
-  const opened = await openTestLog(dir.path, overrides);
-  cleanups.push(() => opened.log.close());
-  return opened;
-}
+const { cleanups, freshLog } = useFreshLogs();
 
 function offsetsOf(batch: Buffer): { base: number; last: number } {
   const header = readBatchHeader(batch);

@@ -37,26 +37,19 @@ import {
   writeInt64FromNumber,
 } from '../segments/recordBatch.js';
 import { sendRequest, startInProcessBroker, type InProcessBroker } from './support/inProcessBroker.js';
+import { batchOfExactSize, goodRecords, validBatch, validBatchWithRecords, type GoodRecord } from './support/batchDraft.js';
+import { CASE_CODECS, codecId, zstdFrame, type CaseCodec } from './support/codecFrames.js';
 import {
   BROKEN_FIELDS,
-  CASE_CODECS,
   DEFAULT_MAX_MESSAGE_BYTES,
   STRICT_TIMESTAMP_BEFORE_MAX_MS,
-  batchOfExactSize,
-  codecId,
-  goodRecords,
   invalidBatchCases,
   invalidBatchStream,
-  referenceVerdict,
-  validBatch,
-  validBatchWithRecords,
-  zstdFrame,
-  type CaseCodec,
   type CaseTopic,
-  type GoodRecord,
   type InvalidBatchCase,
 } from './support/invalidBatches.js';
 import { SeededRandom } from './support/random.js';
+import { referenceVerdict } from './support/referenceValidator.js';
 
 const SEED = Number(process.env.TIDELOG_PRODUCE_SEED ?? 0x0b5e_55ed);
 const LIMIT_BYTES = decompressedBatchLimit(DEFAULT_MAX_MESSAGE_BYTES);

@@ -18,16 +18,9 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { encodeProduceRequest } from '../../protocol/generated/produceRequest.js';
 import { decodeProduceResponse, type ProduceResponsePartitionProduceResponse } from '../../protocol/generated/produceResponse.js';
 import { BrokerProcess, RawKafkaClient, kafkaFor, withTimeout } from '../support/brokerProcess.js';
-import {
-  DEFAULT_MAX_MESSAGE_BYTES,
-  STRICT_TIMESTAMP_BEFORE_MAX_MS,
-  invalidBatchStream,
-  validBatchWithRecords,
-  type CaseCodec,
-  type CaseTopic,
-  type GoodRecord,
-  type InvalidBatchCase,
-} from '../support/invalidBatches.js';
+import { validBatchWithRecords, type GoodRecord } from '../support/batchDraft.js';
+import type { CaseCodec } from '../support/codecFrames.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, STRICT_TIMESTAMP_BEFORE_MAX_MS, invalidBatchStream, type CaseTopic, type InvalidBatchCase } from '../support/invalidBatches.js';
 import { SeededRandom } from '../support/random.js';
 import { kcatConsume, type ReadRecord } from './records.js';
 

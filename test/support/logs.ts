@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { ManualClock } from '../../engine/clock.js';
 import { resolveLogConfig, type LogConfig } from '../../engine/logConfig.js';
 import { MemoryLogger } from '../../engine/logger.js';
@@ -56,6 +57,29 @@ export async function openTestLog(
     ...(state.logStartOffset === undefined ? {} : { logStartOffset: state.logStartOffset }),
   });
   return { log, clock, logger, resources, config, dir };
+}
+
+export interface FreshLogs {
+  /** Run after each test, the last added first: add anything a test opens beside its logs. */
+  cleanups: Array<() => Promise<void>>;
+  /** A log in a new temporary directory; closed and removed after the test. */
+  freshLog(overrides?: Partial<LogConfig>): Promise<TestLog>;
+}
+
+/** Registers an afterEach in the calling file (or describe block) that runs the cleanups. */
+export function useFreshLogs(): FreshLogs {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  const freshLog = async (overrides: Partial<LogConfig> = {}): Promise<TestLog> => {
+    const dir = await temporaryDirectory();
+    cleanups.push(dir.remove);
+    const opened = await openTestLog(dir.path, overrides);
+    cleanups.push(() => opened.log.close());
+    return opened;
+  };
+  return { cleanups, freshLog };
 }
 
 /** Random records: keys and values may be null, headers may be present, timestamps spread. */
