@@ -8,7 +8,7 @@
 //   client-consume  bench/clientConsumeBench.ts, bundled consumer against kafkajs
 //   rebalance       bench/rebalanceBench.ts, consumer group rebalance times
 //   compaction      bench/compactionBench.ts, produce latency while a compacted topic is cleaned
-//   validation      bench/validationBench.ts, PartitionLog.append with record validation beside header checks only
+//   validation      bench/validationBench.ts, produce requests and appends with record validation beside header checks only
 // It reports; it does not judge: a missed target still exits 0. Only an error (the run could not
 // finish) sets exit code 1; bad flags exit 2.
 import { existsSync } from 'node:fs';

@@ -61,6 +61,11 @@ export interface BrokerOptions {
   metadataStore: MetadataStore;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * false: produced batches get header checks only, as before record validation existed. Only the
+   * validation benchmark's baseline sets it; no config or flag reaches it.
+   */
+  recordValidation?: boolean;
 }
 
 export class Broker {
@@ -109,6 +114,7 @@ export class Broker {
       workers,
       validator: new AppendValidator({
         workers,
+        checkRecords: options.recordValidation ?? true,
         budget: new DecompressionBudget({ capacityBytes: config.produceDecompressionBufferBytes, maxWaiters: config.produceDecompressionMaxWaiting }),
       }),
     });

@@ -1,15 +1,16 @@
-// `tidelog bench validation`: the batches it appends (the hand-made zstd frame decodes, every
-// case's batch is a valid v2 batch of the codec it names) and one tiny run of every case through
+// `tidelog bench validation`: the batches it sends (the hand-made zstd frame decodes, every
+// case's batch is a valid v2 batch of the codec it names) and one tiny run of every case at both
+// levels (Produce requests to two in-process brokers, and PartitionLog.append alone) through
 // runValidationBench into a temporary directory. Worker threads load dist/ (`npm run build` first).
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RATIO_TARGET, VALIDATION_CASES, buildCaseBatch, markdownPathOf, runValidationBench, zstdRawFrame, type ValidationBenchReport, type ValidationPlan } from '../bench/validationBench.js';
+import { LEVELS, RATIO_TARGET, VALIDATION_CASES, buildCaseBatch, markdownPathOf, runValidationBench, zstdRawFrame, type ValidationBenchReport, type ValidationPlan } from '../bench/validationBench.js';
 import { CompressionCodec, decompress } from '../segments/compression.js';
 import { RECORDS_OFFSET, checkBatch, compressionOf, decodeRecords, readBatchHeader } from '../segments/recordBatch.js';
 
-const TINY_PLAN: ValidationPlan = { label: 'tiny', msPerCase: 500, maxAppendsPerSide: 2_000, warmupBytes: 0, pretouchBytes: 0 };
+const TINY_PLAN: ValidationPlan = { label: 'tiny', msPerLevel: 400, maxBatchesPerSide: 2_000, warmupBytes: 0, pretouchBytes: 0 };
 
 describe('the batches the validation bench appends', () => {
   it('a zstd frame of Raw blocks decodes to its content, across block boundaries and when empty', () => {
@@ -55,42 +56,58 @@ describe('runValidationBench (a tiny plan)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs every case on both sides and writes the JSON, the Markdown and the table with a PASS or FAIL per uncompressed case', async () => {
+  it('runs every case at both levels on both sides and writes the JSON, the Markdown and the table with a PASS or FAIL per uncompressed case', async () => {
     const outPath = join(dir, 'validation.json');
     let table = '';
     const progress: string[] = [];
     const started = Date.now();
     const report = await runValidationBench({ quick: true, outPath, plan: TINY_PLAN, out: (text) => (table += text), progress: (line) => progress.push(line) });
-    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(Date.now() - started).toBeLessThan(15_000);
     expect(report.meta.plan).toBe('tiny');
+    expect(report.meta.produce.apiVersion).toBe(7);
     expect(report.cases.map((result) => result.name)).toEqual(VALIDATION_CASES.map((spec) => spec.name));
     for (const result of report.cases) {
-      for (const side of [result.with, result.without]) {
-        expect(side.appends, result.name).toBeGreaterThan(0);
-        expect(side.records).toBe(side.appends * result.recordsPerBatch);
-        expect(side.recordsPerSec).toBeGreaterThan(0);
-        expect(side.appends).toBeLessThanOrEqual(TINY_PLAN.maxAppendsPerSide);
+      for (const level of LEVELS) {
+        const measured = result[level];
+        expect(measured.level).toBe(level);
+        for (const side of [measured.with, measured.without]) {
+          expect(side.batches, `${result.name} [${level}]`).toBeGreaterThan(0);
+          expect(side.records).toBe(side.batches * result.recordsPerBatch);
+          expect(side.recordsPerSec).toBeGreaterThan(0);
+          expect(side.batches).toBeLessThanOrEqual(TINY_PLAN.maxBatchesPerSide);
+        }
+        expect(measured.pairs).toBeGreaterThan(0);
+        expect(Number.isFinite(measured.ratio) && measured.ratio > 0).toBe(true);
       }
-      expect(result.pairs).toBeGreaterThan(0);
-      expect(Number.isFinite(result.ratio) && result.ratio > 0).toBe(true);
+      expect(result.produce.budgetPeakBytes).toBeNull();
       expect(result.target === null).toBe(result.codec !== 'none');
+      // The target is judged on the produce level.
+      if (result.target !== null) expect(result.target.pass).toBe(result.produce.ratio >= RATIO_TARGET);
     }
     expect(report.targets).toHaveLength(3);
-    for (const target of report.targets) expect(target.pass).toBe(target.ratio >= RATIO_TARGET);
+    for (const target of report.targets) {
+      expect(target.level).toBe('produce');
+      expect(target.pass).toBe(target.ratio >= RATIO_TARGET);
+      expect(target.appendRatio).toBe(report.cases.find((result) => result.name === target.case)!.append.ratio);
+    }
 
     const written = JSON.parse(await readFile(outPath, 'utf8')) as ValidationBenchReport;
     expect(written.cases).toHaveLength(VALIDATION_CASES.length);
     expect(written.meta.machine.cpus).toBeGreaterThan(0);
     expect(written.meta.node).toBe(process.version);
     const markdown = await readFile(markdownPathOf(outPath), 'utf8');
-    expect(markdown.split('\n').filter((line) => line.startsWith('| '))).toHaveLength(1 + VALIDATION_CASES.length);
+    // A summary table (a row per case) and a detail table (a row per case and level), each with its header row.
+    const markdownRows = markdown.split('\n').filter((line) => line.startsWith('| '));
+    expect(markdownRows).toHaveLength(1 + VALIDATION_CASES.length + 1 + LEVELS.length * VALIDATION_CASES.length);
+    expect(markdown).toMatch(/Note: .*judged on the produce level/);
+    expect(markdown).toMatch(/strictest view/);
     expect(table.split('\n').filter((line) => line.startsWith('| '))).toHaveLength(1 + VALIDATION_CASES.length);
-    expect(table.split('\n').filter((line) => /^(PASS|FAIL) uncompressed/.test(line))).toHaveLength(3);
+    expect(table.split('\n').filter((line) => /^(PASS|FAIL) uncompressed.*: produce ratio .* append ratio /.test(line))).toHaveLength(3);
     expect(progress.at(-1)).toMatch(/done; JSON written to /);
   }, 30_000);
 
   it('refuses a plan without bounds before it measures anything', async () => {
-    await expect(runValidationBench({ quick: true, outPath: join(dir, 'never.json'), plan: { ...TINY_PLAN, msPerCase: 0 } })).rejects.toThrow(/msPerCase/);
-    await expect(runValidationBench({ quick: true, outPath: join(dir, 'never.json'), plan: { ...TINY_PLAN, maxAppendsPerSide: Number.POSITIVE_INFINITY } })).rejects.toThrow(/maxAppendsPerSide/);
+    await expect(runValidationBench({ quick: true, outPath: join(dir, 'never.json'), plan: { ...TINY_PLAN, msPerLevel: 0 } })).rejects.toThrow(/msPerLevel/);
+    await expect(runValidationBench({ quick: true, outPath: join(dir, 'never.json'), plan: { ...TINY_PLAN, maxBatchesPerSide: Number.POSITIVE_INFINITY } })).rejects.toThrow(/maxBatchesPerSide/);
   });
 });
