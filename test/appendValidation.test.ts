@@ -125,6 +125,33 @@ describe('append validation at the log', () => {
     expect(stored!.readUInt32BE(CRC_OFFSET)).toBe(computeBatchCrc(stored!));
   });
 
+  it('clears a LogAppendTime flag a client set on a CreateTime topic, as Kafka rewrites it, with a CRC that matches', async () => {
+    const { log } = await freshLog();
+    const flagged = withHeader(labelledBatch('f', 2, T0), (batch) => batch.writeInt16BE(0x08, ATTRIBUTES_OFFSET));
+    await log.append(flagged);
+    const [stored] = await readAll(log);
+    expect({ attributes: readBatchHeader(stored!).attributes, maxTimestamp: readBatchHeader(stored!).maxTimestamp, crcMatches: stored!.readUInt32BE(CRC_OFFSET) === computeBatchCrc(stored!) }).toEqual({ attributes: 0, maxTimestamp: T0 + 1, crcMatches: true });
+  });
+
+  it('rolls by the offsets a batch will really get: an append that would pass 2^31 offsets from the segment base goes to a new segment', async () => {
+    // A compacted log may hold offset gaps (a follower or the cleaner writes them), so its next
+    // offset can sit just under 2^31 above its active segment's base.
+    const { log } = await freshLog({ cleanupPolicy: 'compact' });
+    const nearEnd = 2 ** 31 - 5;
+    const copy = encodeBatch([{ key: Buffer.from('k'), value: Buffer.from('far'), timestamp: T0 }], { baseOffset: nearEnd, partitionLeaderEpoch: 0 });
+    await log.appendWithOffsets(encodeBatch([{ key: Buffer.from('k'), value: Buffer.from('first'), timestamp: T0 }], { baseOffset: 0, partitionLeaderEpoch: 0 }));
+    await log.appendWithOffsets(copy);
+    expect(log.segmentCount).toBe(1);
+    // Let the writer go idle, so the append may take the lone-append path that decides on its own.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Ten records at nearEnd + 1: their last offset is 2^31 + 5 above the base, past a 32-bit relative offset.
+    const result = await log.append(labelledBatch('ten', 10, T0));
+    expect(result).toMatchObject({ baseOffset: nearEnd + 1, lastOffset: nearEnd + 10 });
+    expect(log.segmentCount).toBe(2);
+    const read = await log.read(nearEnd + 1, 1024 * 1024);
+    expect(decodeRecords(read.records).map((record) => record.value!.toString())).toEqual(Array.from({ length: 10 }, (_, i) => `ten-${i}`));
+  });
+
   it('refuses gzip bombs with MESSAGE_TOO_LARGE while never reserving more than the budget, and stays usable', async () => {
     const dir = await temporaryDirectory();
     cleanups.push(dir.remove);
