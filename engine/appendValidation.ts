@@ -10,9 +10,10 @@
 //               deltas 0, 1, 2, ..., exactly recordCount records filling the area; keys on
 //               compacted topics; timestamps within message.timestamp.before/after.max.ms
 //   compressed  decompressed for that walk with a hard output limit derived from
-//               max.message.bytes, never on the event loop when large: gzip through zlib's
-//               asynchronous API, the other codecs on a worker thread; every decompression first
-//               reserves its limit from the broker's DecompressionBudget
+//               max.message.bytes: first in-line with a small output cap (the strict decoders
+//               stop there, so it costs well under a millisecond), and when that is not enough
+//               off the event loop: gzip through zlib's asynchronous API, the other codecs on a
+//               worker thread, each first reserving its limit from the broker's DecompressionBudget
 //
 // Error codes, as Kafka answers: framing, CRC and undecodable payloads CORRUPT_MESSAGE; contents
 // that contradict the header or the topic INVALID_RECORD (with the record's index for Produce
@@ -62,7 +63,7 @@ const MIB = 1024 * 1024;
  * room for text compressed 10:1 and more, far below what a bomb expands to.
  */
 export const DECOMPRESSED_BYTES_PER_MESSAGE_BYTE = 16;
-/** ...and never less than this, so a topic with a small max.message.bytes still takes 4 MiB lz4 blocks. */
+/** ...and never less than this, so a topic with a small max.message.bytes still takes well-compressed batches. */
 export const MIN_DECOMPRESSED_BATCH_LIMIT = 8 * MIB;
 
 /** The largest decompressed records area accepted in one batch of a topic. */
