@@ -10,6 +10,7 @@
 //   compaction      bench/compactionBench.ts, produce latency while a compacted topic is cleaned
 //   validation      bench/validationBench.ts, produce requests and appends with record validation beside header checks only
 //   stall           bench/stallBench.ts, the event loop's longest stall under hostile produce requests beside valid ones
+//   embedded        bench/embeddedBench.ts, startBroker() to the first acknowledged record
 // It reports; it does not judge: a missed target still exits 0. Only an error (the run could not
 // finish) sets exit code 1; bad flags exit 2.
 import { existsSync } from 'node:fs';
@@ -25,12 +26,13 @@ import { runRebalanceBench } from '../bench/rebalanceBench.js';
 import { runStorageBench } from '../bench/storageBench.js';
 import { markdownPathOf, runValidationBench } from '../bench/validationBench.js';
 import { runStallBench } from '../bench/stallBench.js';
+import { runEmbeddedBench } from '../bench/embeddedBench.js';
 import type { CommandOutcome } from './main.js';
 
 /** Mirror EXIT_FAILURE / EXIT_USAGE in main.ts; imported by value they would make a cycle main.ts -> here -> main.ts. */
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
-const SUITES = ['matrix', 'storage', 'load', 'client', 'client-consume', 'rebalance', 'compaction', 'validation', 'stall'] as const;
+const SUITES = ['matrix', 'storage', 'load', 'client', 'client-consume', 'rebalance', 'compaction', 'validation', 'stall', 'embedded'] as const;
 type Suite = (typeof SUITES)[number];
 /** Where the matrix writes latest.json, latest.md and its SVGs unless --out-dir says otherwise. */
 const DEFAULT_MATRIX_DIR = join('bench', 'results');
@@ -44,6 +46,7 @@ const DEFAULT_RESULTS_PATHS: Record<Exclude<Suite, 'matrix'>, string> = {
   compaction: join('bench', 'results', 'compaction.json'),
   validation: join('bench', 'results', 'validation.json'),
   stall: join('bench', 'results', 'stall.json'),
+  embedded: join('bench', 'results', 'embedded.json'),
 };
 /** How many directories up from this module to look for package.json (dist/cli -> root is 2). */
 const MAX_PACKAGE_ROOT_DEPTH = 4;
@@ -163,6 +166,7 @@ export function benchCommand(outcome: CommandOutcome): CommandModule<object, Ben
         else if (suite === 'rebalance') await runRebalanceBench({ quick: args.quick, outPath, brokerEntry: join(root, 'bin', 'tidelog.js') });
         else if (suite === 'validation') await runValidationBench({ quick: args.quick, outPath });
         else if (suite === 'stall') await runStallBench({ quick: args.quick, outPath });
+        else if (suite === 'embedded') await runEmbeddedBench({ quick: args.quick, outPath });
         else await runStorageBench({ quick: args.quick, outPath });
       } catch (error) {
         process.stderr.write(`tidelog bench ${suite}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

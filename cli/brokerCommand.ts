@@ -4,11 +4,11 @@
 // Config keys are Kafka's broker config names (engine/brokerConfig.ts). Precedence, lowest first:
 // --config-file, then each --config, then the dedicated flags. Unknown keys are ignored with one
 // warning line each. A bad value, a malformed --config or an unreadable --config-file exits 2 with
-// one line. The broker runs until SIGINT/SIGTERM (cluster/brokerNode.ts installSignalHandlers):
+// one line. The broker runs until SIGINT/SIGTERM (server/brokerNode.ts installSignalHandlers):
 // the first stops it gracefully and exits 0, a second exits 1 at once.
 import { readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
-import { ADVERTISED_HOST_FOLLOWS_LISTENER, ADVERTISED_PORT_FOLLOWS_BOUND, installSignalHandlers, startBrokerNode, type BrokerNode } from '../cluster/brokerNode.js';
+import { ADVERTISED_HOST_FOLLOWS_LISTENER, ADVERTISED_PORT_FOLLOWS_BOUND, installSignalHandlers, startBrokerNode, type BrokerNode } from '../server/brokerNode.js';
 import { brokerConfigFromProperties, defaultBrokerConfig, parseProperties, type BrokerConfig } from '../engine/brokerConfig.js';
 import { ConfigError } from '../engine/errors.js';
 import { streamLogger, type Logger } from '../engine/logger.js';

@@ -75,7 +75,8 @@ export class FileHandleCache {
     const entry = this.entries.get(path);
     if (entry === undefined) return;
     this.entries.delete(path);
-    if (entry.pins === 0) this.closeEntry(entry);
+    // Fire-and-forget, as in release(): closeEntry swallows close errors, so it never rejects.
+    if (entry.pins === 0) void this.closeEntry(entry);
     else entry.doomed = true;
   }
 

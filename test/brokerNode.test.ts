@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { installSignalHandlers, startBrokerNode, type BrokerNode } from '../cluster/brokerNode.js';
+import { installSignalHandlers, startBrokerNode, type BrokerNode } from '../server/brokerNode.js';
 import { defaultBrokerConfig, type BrokerConfig } from '../engine/brokerConfig.js';
 import { MemoryLogger } from '../engine/logger.js';
 import { temporaryDirectory } from './support/logs.js';

@@ -6,7 +6,7 @@
 import { EventEmitter, once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectionServer, type BrokerResponse, type ConnectionLimits, type FrameHandler, type RequestContext } from '../cluster/connectionServer.js';
+import { ConnectionServer, type BrokerResponse, type ConnectionLimits, type FrameHandler, type RequestContext } from '../server/connectionServer.js';
 import { MemoryLogger } from '../engine/logger.js';
 import { FrameReader } from '../protocol/frame.js';
 

@@ -14,7 +14,7 @@ import type { BrokerConfig } from '../engine/brokerConfig.js';
 import type { Clock } from '../engine/clock.js';
 import { streamLogger, type Logger } from '../engine/logger.js';
 import { ConnectionServer, type BrokerResponse, type FrameHandler, type RequestContext } from './connectionServer.js';
-import { EmbeddedMetadataStore } from './embeddedMetadataStore.js';
+import { EmbeddedMetadataStore } from '../cluster/embeddedMetadataStore.js';
 
 /** How long stop() lets in-flight requests finish before closing their connections. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
