@@ -27,11 +27,8 @@ import { runStorageBench } from '../bench/storageBench.js';
 import { markdownPathOf, runValidationBench } from '../bench/validationBench.js';
 import { runStallBench } from '../bench/stallBench.js';
 import { runEmbeddedBench } from '../bench/embeddedBench.js';
-import type { CommandOutcome } from './main.js';
+import { EXIT_FAILURE, EXIT_USAGE, type CommandOutcome } from './plumbing.js';
 
-/** Mirror EXIT_FAILURE / EXIT_USAGE in main.ts; imported by value they would make a cycle main.ts -> here -> main.ts. */
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 const SUITES = ['matrix', 'storage', 'load', 'client', 'client-consume', 'rebalance', 'compaction', 'validation', 'stall', 'embedded'] as const;
 type Suite = (typeof SUITES)[number];
 /** Where the matrix writes latest.json, latest.md and its SVGs unless --out-dir says otherwise. */

@@ -12,11 +12,8 @@ import { ADVERTISED_HOST_FOLLOWS_LISTENER, ADVERTISED_PORT_FOLLOWS_BOUND, instal
 import { brokerConfigFromProperties, defaultBrokerConfig, parseProperties, type BrokerConfig } from '../engine/brokerConfig.js';
 import { ConfigError } from '../engine/errors.js';
 import { streamLogger, type Logger } from '../engine/logger.js';
-import type { CommandOutcome } from './main.js';
+import { EXIT_FAILURE, EXIT_USAGE, type CommandOutcome } from './plumbing.js';
 
-/** Mirror EXIT_FAILURE / EXIT_USAGE in main.ts; imported by value they would make a cycle. */
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 const MAX_TCP_PORT = 65_535;
 const MAX_NODE_ID = 2_147_483_647;
 /** A --config-file larger than this is not a properties file. */

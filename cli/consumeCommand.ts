@@ -17,12 +17,10 @@
 // stays unreachable for --timeout-ms (retries included) ends the run with exit 1. On a terminal,
 // stderr shows a progress line (records, MB, rate, lag).
 import type { Argv, CommandModule } from 'yargs';
-import { KafkaConnectionError, KafkaRequestTimeoutError, createAdmin, createConsumer, type Admin, type Consumer, type ConsumerRecord, type TopicPartitionOffset } from '../client/index.js';
-import type { CommandOutcome } from './main.js';
+import { KafkaConnectionError, KafkaRequestTimeoutError, createAdmin, createConsumer, type Admin, type Consumer, type TopicPartitionOffset } from '../client/index.js';
+import { CliUsageError, bootstrapServers, checkTimeout, integerFlag, messageOf, runHandler, withConnectionOptions, writeOut, type CommandOutcome, type ConnectionArguments } from './plumbing.js';
 import { ProgressLine } from './progress.js';
-import { CliUsageError, bootstrapServers, checkTimeout, integerFlag, messageOf, runHandler, withConnectionOptions, writeOut, type ConnectionArguments } from './topicsCommand.js';
-
-type Format = 'value' | 'json' | 'kcat-like';
+import { formatRecord, type RecordFormat as Format } from './recordFormat.js';
 
 /** Output gathered before one write to stdout. */
 const OUTPUT_CHUNK_CHARS = 64 * 1024;
@@ -37,27 +35,6 @@ interface ConsumeArguments extends ConnectionArguments {
   'max-messages': number | undefined;
   format: string;
   'idle-timeout-ms': number | undefined;
-}
-
-function text(buffer: Buffer | null): string | null {
-  return buffer === null ? null : buffer.toString('utf8');
-}
-
-export function formatRecord(record: ConsumerRecord, format: Format): string {
-  if (format === 'value') return `${text(record.value) ?? ''}\n`;
-  if (format === 'json') {
-    return `${JSON.stringify({
-      topic: record.topic,
-      partition: record.partition,
-      offset: Number(record.offset),
-      timestamp: record.timestamp,
-      key: text(record.key),
-      value: text(record.value),
-      headers: Object.fromEntries(record.headers.map((header) => [header.key, text(header.value)])),
-    })}\n`;
-  }
-  const headers = record.headers.map((header) => `${header.key}=${text(header.value) ?? ''}`).join(',');
-  return `${record.topic} [${record.partition}] @ ${record.offset}: key=${text(record.key) ?? ''}${headers.length > 0 ? ` headers=${headers}` : ''} ${text(record.value) ?? ''}\n`;
 }
 
 export function consumeCommand(outcome: CommandOutcome): CommandModule<object, ConsumeArguments> {

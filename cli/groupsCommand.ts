@@ -9,8 +9,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { ErrorCode } from '../protocol/errors.js';
 import { KafkaProtocolError, createAdmin, type Admin, type GroupDescription, type ResetResult, type ResetTarget } from '../client/index.js';
-import type { CommandOutcome } from './main.js';
-import { CliUsageError, bootstrapServers, checkTimeout, runHandler, withConnectionOptions, type ConnectionArguments } from './topicsCommand.js';
+import { CliUsageError, bootstrapServers, checkTimeout, runHandler, withConnectionOptions, type CommandOutcome, type ConnectionArguments } from './plumbing.js';
 
 const MAX_GROUPS_PER_DELETE = 1_000;
 /** groups list describes groups whose state ListGroups did not give, up to this many... */

@@ -30,10 +30,8 @@ import { parseSegmentFileName } from '../segments/segmentNames.js';
 import { streamLogger } from '../engine/logger.js';
 import { VerifyPathError as InspectPathError, errorMessage, partitionDirectoriesIn, scanSegmentFile, type VerifyReport } from '../engine/verify/partitionVerifier.js';
 import { WorkerPool, defaultWorkerThreads } from '../engine/workers/workerPool.js';
-import type { CommandOutcome } from './main.js';
+import { EXIT_FAILURE, type CommandOutcome } from './plumbing.js';
 
-/** Mirrors EXIT_FAILURE in main.ts; imported by value it would make a cycle main.ts -> here -> main.ts. */
-const EXIT_FAILURE = 1;
 /** Text output shows at most this many characters of one key or value; JSON shows everything. */
 const TEXT_VALUE_MAX_CHARS = 200;
 /** Largest millisecond value a JS Date can show. */

@@ -6,18 +6,10 @@ import { brokerCommand } from './brokerCommand.js';
 import { consumeCommand } from './consumeCommand.js';
 import { groupsCommand } from './groupsCommand.js';
 import { inspectCommand } from './inspectCommand.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CommandOutcome } from './plumbing.js';
 import { produceCommand } from './produceCommand.js';
 import { replayCommand } from './replayCommand.js';
 import { topicsCommand } from './topicsCommand.js';
-
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-
-/** A command's way to say how it ended without calling process.exit (which would cut stdout short). */
-export interface CommandOutcome {
-  exitCode: number;
-}
 
 /** Bad flags or arguments: reported in one line with exit code 2. */
 class UsageError extends Error {

@@ -17,10 +17,9 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Argv, CommandModule } from 'yargs';
-import { createProducer, type Acks, type Producer, type ProducerRecord } from '../client/index.js';
-import type { CommandOutcome } from './main.js';
+import { createProducer, type Producer, type ProducerRecord } from '../client/index.js';
+import { CliUsageError, EXIT_FAILURE, bootstrapServers, checkTimeout, messageOf, parseAcks, parsePairs, runHandler, withConnectionOptions, type CommandOutcome, type ConnectionArguments } from './plumbing.js';
 import { ProgressLine } from './progress.js';
-import { CliUsageError, EXIT_FAILURE, bootstrapServers, checkTimeout, messageOf, parsePairs, runHandler, withConnectionOptions, type ConnectionArguments } from './topicsCommand.js';
 
 /** Records per send() call. */
 const CHUNK_RECORDS = 512;
@@ -44,13 +43,6 @@ export class MalformedLineError extends Error {
   constructor(readonly lineNumber: number, reason: string) {
     super(`line ${lineNumber}: ${reason}`);
   }
-}
-
-export function parseAcks(value: string): Acks {
-  if (value === '0') return 0;
-  if (value === '1') return 1;
-  if (value === 'all' || value === '-1') return 'all';
-  throw new CliUsageError(`--acks must be 0, 1 or all, got ${JSON.stringify(value)}`);
 }
 
 /** A --json-lines line as a record; throws MalformedLineError. */

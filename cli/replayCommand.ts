@@ -18,13 +18,9 @@
 // corrupt batch in the range), 2 on bad usage.
 import type { Argv, CommandModule } from 'yargs';
 import { createProducer, replay, type ConsumerRecord, type Producer, type ProducerRecord, type ReplayFilter, type ReplayOptions } from '../client/index.js';
-import { formatRecord } from './consumeCommand.js';
-import type { CommandOutcome } from './main.js';
-import { parseAcks } from './produceCommand.js';
+import { CliUsageError, bootstrapServers, checkTimeout, integerFlag, parseAcks, runHandler, withConnectionOptions, writeOut, type CommandOutcome, type ConnectionArguments } from './plumbing.js';
 import { ProgressLine } from './progress.js';
-import { CliUsageError, bootstrapServers, checkTimeout, integerFlag, runHandler, withConnectionOptions, writeOut, type ConnectionArguments } from './topicsCommand.js';
-
-type Format = 'value' | 'json' | 'kcat-like';
+import { formatRecord, type RecordFormat as Format } from './recordFormat.js';
 
 /** Records per send() when re-publishing; sends are awaited in order, so order is kept. */
 const REPUBLISH_CHUNK_RECORDS = 512;

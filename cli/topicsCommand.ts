@@ -2,98 +2,11 @@
 // (client/admin.ts). Every subcommand takes --bootstrap-server host:port (default 127.0.0.1:9092)
 // and --timeout-ms (bounds the whole call). Exit codes: 0 success, 1 a failed request (the broker
 // down, an unknown topic, a refused config), 2 bad usage (one line on stderr).
-//
-// Also home of the helpers the produce and consume commands share (bootstrap parsing, key=value
-// pairs, usage reporting), since main.ts only wires commands.
 import type { Argv, CommandModule } from 'yargs';
 import { createAdmin, type Admin, type TopicDescription } from '../client/index.js';
-import type { CommandOutcome } from './main.js';
+import { CliUsageError, bootstrapServers, checkTimeout, integerFlag, parsePairs, runHandler, withConnectionOptions, type CommandOutcome, type ConnectionArguments } from './plumbing.js';
 
-/** Mirror EXIT_FAILURE / EXIT_USAGE in main.ts; imported by value they would make a cycle. */
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-export const DEFAULT_BOOTSTRAP_SERVER = '127.0.0.1:9092';
-export const DEFAULT_TIMEOUT_MS = 30_000;
-const MAX_TIMEOUT_MS = 0x7fffffff;
 const MAX_PARTITIONS = 100_000;
-
-/** A bad flag value found in a handler (yargs checked only the flags' types): exit 2, one line. */
-export class CliUsageError extends Error {
-  override readonly name = 'CliUsageError';
-}
-
-export interface ConnectionArguments {
-  'bootstrap-server': string;
-  'timeout-ms': number;
-}
-
-/** Adds --bootstrap-server and --timeout-ms. */
-export function withConnectionOptions<T>(argv: Argv<T>): Argv<T & ConnectionArguments> {
-  return argv
-    .option('bootstrap-server', { type: 'string', default: DEFAULT_BOOTSTRAP_SERVER, describe: 'a broker to bootstrap from, host:port (comma-separated for several)' })
-    .option('timeout-ms', { type: 'number', default: DEFAULT_TIMEOUT_MS, describe: 'upper bound on each request and on connecting' }) as Argv<T & ConnectionArguments>;
-}
-
-/** `host:port[,host:port...]` checked, as the client's bootstrapServers. */
-export function bootstrapServers(value: string): string[] {
-  const servers = value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
-  if (servers.length === 0) throw new CliUsageError('--bootstrap-server must be host:port');
-  for (const server of servers) {
-    const match = /^(\[[^\]]+\]|[^:[\]]+):(\d+)$/.exec(server);
-    const port = match === null ? NaN : Number(match[2]);
-    if (match === null || !Number.isInteger(port) || port < 1 || port > 65_535) throw new CliUsageError(`--bootstrap-server must be host:port, got ${JSON.stringify(server)}`);
-  }
-  return servers;
-}
-
-export function checkTimeout(value: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT_MS) throw new CliUsageError(`--timeout-ms must be a positive integer, got ${String(value)}`);
-  return value;
-}
-
-/** An integer flag in [min, max]; undefined passes through. */
-export function integerFlag(flag: string, value: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new CliUsageError(`--${flag} must be an integer in [${min}, ${max}], got ${String(value)}`);
-  return value;
-}
-
-/** `key=value` pairs (each may also be comma-separated when `splitCommas`) into a map. */
-export function parsePairs(flag: string, pairs: readonly string[], splitCommas = false): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of pairs) {
-    for (const pair of splitCommas ? item.split(',') : [item]) {
-      const separator = pair.indexOf('=');
-      if (separator <= 0) throw new CliUsageError(`--${flag} expects key=value, got ${JSON.stringify(pair)}`);
-      out[pair.slice(0, separator).trim()] = pair.slice(separator + 1);
-    }
-  }
-  return out;
-}
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/**
- * Runs a handler body: a CliUsageError exits 2 with one line, any other error exits 1 with one
- * line (both prefixed with the command's name).
- */
-export async function runHandler(outcome: CommandOutcome, name: string, body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    const usage = error instanceof CliUsageError;
-    process.stderr.write(`tidelog ${name}: ${messageOf(error).split('\n')[0]}\n`);
-    outcome.exitCode = usage ? EXIT_USAGE : EXIT_FAILURE;
-  }
-}
-
-/** Writes to stdout, waiting for drain when its buffer is full. */
-export function writeOut(text: string): Promise<void> | undefined {
-  if (process.stdout.write(text)) return undefined;
-  return new Promise<void>((resolve) => process.stdout.once('drain', resolve));
-}
 
 async function withAdmin<T>(args: ConnectionArguments, use: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = createAdmin({ bootstrapServers: bootstrapServers(args['bootstrap-server']), clientId: 'tidelog-cli', requestTimeoutMs: checkTimeout(args['timeout-ms']) });

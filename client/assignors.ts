@@ -13,9 +13,9 @@
 import { decodeConsumerProtocolAssignment, encodeConsumerProtocolAssignment } from '../protocol/generated/consumerProtocolAssignment.js';
 import { decodeConsumerProtocolSubscription, encodeConsumerProtocolSubscription } from '../protocol/generated/consumerProtocolSubscription.js';
 import { ByteReader, ByteWriter } from '../protocol/wire.js';
-import type { TopicPartition } from './consumer.js';
 import { KafkaConfigError } from './errors.js';
 import { cooperativeStickyAssignor } from './stickyAssignor.js';
+import type { Assignor, AssignorName, GroupAssignment, MemberSubscription, RebalanceProtocol, TopicPartition } from './types.js';
 
 /** Highest ConsumerProtocol version we read; newer ones only append fields. */
 const CONSUMER_PROTOCOL_MAX_VERSION = 3;
@@ -24,38 +24,9 @@ const CONSUMER_PROTOCOL_WRITE_VERSION = 0;
 /** The version a cooperative member writes: v2 adds owned partitions (v1) and their generation. */
 const CONSUMER_PROTOCOL_OWNERSHIP_VERSION = 2;
 
-export interface MemberSubscription {
-  memberId: string;
-  topics: readonly string[];
-  userData?: Buffer | null;
-  /** Partitions the member holds while it rejoins (subscription v1+; absent: none). */
-  ownedPartitions?: readonly TopicPartition[];
-  /** The generation ownedPartitions belong to (subscription v2+; absent: unknown). */
-  generationId?: number;
-}
-
-/**
- * eager: every member gives up all its partitions before rejoining. cooperative (KIP-429): members
- * keep theirs; the assignor never gives a partition to a member while another still owns it.
- */
-export type RebalanceProtocol = 'eager' | 'cooperative';
-
-/** memberId -> topic -> partitions (ascending). Every member appears, possibly with nothing. */
-export type GroupAssignment = Map<string, Map<string, number[]>>;
-
-export interface Assignor {
-  /** The protocol name sent in JoinGroup. */
-  readonly name: string;
-  /** Rebalance protocols it supports. Default ['eager']. */
-  readonly supportedProtocols?: readonly RebalanceProtocol[];
-  /**
-   * Assigns the partitions of the subscribed topics; `partitionCounts` holds the partition count of
-   * every topic some member subscribes to and that exists (others are skipped).
-   */
-  assign(members: readonly MemberSubscription[], partitionCounts: ReadonlyMap<string, number>): GroupAssignment;
-}
-
-export type AssignorName = 'range' | 'roundrobin' | 'cooperative-sticky';
+// Defined in types.ts (stickyAssignor.ts, groupMembership.ts and consumer.ts share them); still
+// importable from here.
+export type { Assignor, AssignorName, GroupAssignment, MemberSubscription, RebalanceProtocol } from './types.js';
 
 function emptyAssignment(members: readonly MemberSubscription[]): GroupAssignment {
   const out: GroupAssignment = new Map();

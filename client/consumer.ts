@@ -41,10 +41,11 @@ import {
 import { Cluster } from './cluster.js';
 import { ApiKey, type BrokerConnection } from './connection.js';
 import { KafkaClientError, KafkaClosedError, KafkaConfigError, KafkaProtocolError, isRetriable } from './errors.js';
-import { resolveAssignors, type Assignor, type AssignorName } from './assignors.js';
+import { resolveAssignors } from './assignors.js';
 import { GroupMembership } from './groupMembership.js';
 import { RecordCursor, decodeFetchedBatches, scanFetchedRecords, type ConsumerRecord, type RecordBatch } from './recordDecoder.js';
 import { deserializers, KafkaSerializationError, type Deserializer, type SerializerName } from './serializers.js';
+import type { Assignor, AssignorName, TopicPartition } from './types.js';
 
 export type AutoOffsetReset = 'earliest' | 'latest' | 'none';
 export type IsolationLevel = 'read_uncommitted' | 'read_committed';
@@ -117,10 +118,8 @@ export class KafkaRecordDeserializationError extends KafkaSerializationError {
   }
 }
 
-export interface TopicPartition {
-  topic: string;
-  partition: number;
-}
+// Defined in types.ts (assignors.ts and groupMembership.ts share it); still importable from here.
+export type { TopicPartition } from './types.js';
 
 export interface TopicPartitionOffset extends TopicPartition {
   /** Start here; without it, autoOffsetReset decides. */

@@ -44,11 +44,11 @@ import {
   type JoinGroupResponse,
   type JoinGroupResponseMember,
 } from '../protocol/generated/index.js';
-import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, rebalanceProtocolOf, type Assignor, type GroupAssignment, type MemberSubscription, type RebalanceProtocol } from './assignors.js';
+import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, rebalanceProtocolOf } from './assignors.js';
 import type { Cluster } from './cluster.js';
 import { BrokerConnection } from './connection.js';
-import type { TopicPartition } from './consumer.js';
 import { KafkaClientError, KafkaClosedError, KafkaConnectionError, KafkaProtocolError, KafkaRequestTimeoutError, isRetriable } from './errors.js';
+import type { Assignor, GroupAssignment, MemberSubscription, RebalanceProtocol, TopicPartition } from './types.js';
 
 export const GroupApiKey = {
   OffsetCommit: 8,

@@ -24,7 +24,7 @@
 // The result is the same for the same input (sorted by member id, topic and partition), so any
 // of our members that leads computes the same assignment. The rules are Kafka's, the choices
 // (which partitions stay, ties) are ours: a Java leader may pick other, equally valid, ones.
-import type { Assignor, GroupAssignment, MemberSubscription } from './assignors.js';
+import type { Assignor, GroupAssignment, MemberSubscription } from './types.js';
 
 /** Generation of a subscription without one (ConsumerProtocolSubscription v0 and v1). */
 const NO_GENERATION = -1;
