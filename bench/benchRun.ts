@@ -2,6 +2,7 @@
 // by a count and a deadline, a seeded generator, where the table and the progress lines go, the
 // page-cache warm-up before the first measurement, a partition log with resources of its own,
 // and the JSON report written at the end.
+import { ATTRIBUTE_COMPRESSION_MASK, ATTRIBUTES_OFFSET, BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD, RECORDS_OFFSET, computeBatchCrc } from '../segments/recordBatch.js';
 import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -141,4 +142,18 @@ export async function closeLog(opened: OpenedLog): Promise<void> {
   } finally {
     await opened.resources.handles.close();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches
+
+/** The batch `plain` with its records area replaced by `area` compressed with `codec`: length, attributes and CRC redone. */
+export function withCompressedArea(plain: Buffer, codec: number, area: Buffer): Buffer {
+  const batch = Buffer.allocUnsafe(RECORDS_OFFSET + area.length);
+  plain.copy(batch, 0, 0, RECORDS_OFFSET);
+  area.copy(batch, RECORDS_OFFSET);
+  batch.writeInt32BE(batch.length - LOG_OVERHEAD, BATCH_LENGTH_OFFSET);
+  batch.writeInt16BE((plain.readInt16BE(ATTRIBUTES_OFFSET) & ~ATTRIBUTE_COMPRESSION_MASK) | codec, ATTRIBUTES_OFFSET);
+  batch.writeUInt32BE(computeBatchCrc(batch), CRC_OFFSET);
+  return batch;
 }

@@ -19,8 +19,8 @@ import { decodeProduceResponse } from '../protocol/generated/produceResponse.js'
 import { readResponseHeader, responseHeaderVersion, writeRequestHeader } from '../protocol/headers.js';
 import { ByteReader, ByteWriter } from '../protocol/wire.js';
 import { CompressionCodec, compress } from '../segments/compression.js';
-import { ATTRIBUTES_OFFSET, CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, RECORD_COUNT_OFFSET, RECORDS_OFFSET, computeBatchCrc, encodeBatch } from '../segments/recordBatch.js';
-import { benchSinks, boundedLoop, writeJsonReport } from './benchRun.js';
+import { CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, computeBatchCrc, encodeBatch } from '../segments/recordBatch.js';
+import { benchSinks, boundedLoop, withCompressedArea, writeJsonReport } from './benchRun.js';
 import { loadAverages, machineFacts, type MachineFacts } from './benchStats.js';
 
 const MIB = 1024 * 1024;
@@ -55,16 +55,8 @@ export interface StallReport {
 
 /** One produce request's batch of each hostile kind; every one must be refused. */
 function hostileBatches(): Array<{ kind: string; batch: Buffer }> {
-  const plain = (area: Buffer, codec: number, recordCount: number): Buffer => {
-    const template = encodeBatch([{ key: Buffer.from('k'), value: Buffer.from('v'), timestamp: Date.now() }]);
-    const batch = Buffer.concat([template.subarray(0, RECORDS_OFFSET), area]);
-    batch.writeInt32BE(batch.length - 12, 8);
-    batch.writeInt16BE(codec, ATTRIBUTES_OFFSET);
-    batch.writeInt32BE(recordCount - 1, LAST_OFFSET_DELTA_OFFSET);
-    batch.writeInt32BE(recordCount, RECORD_COUNT_OFFSET);
-    batch.writeUInt32BE(computeBatchCrc(batch), CRC_OFFSET);
-    return batch;
-  };
+  const oneRecord = encodeBatch([{ key: Buffer.from('k'), value: Buffer.from('v'), timestamp: Date.now() }]);
+  const plain = (area: Buffer, codec: number): Buffer => withCompressedArea(oneRecord, codec, area);
   const zeros = (bytes: number): Buffer => Buffer.alloc(bytes);
   // A zstd frame of RLE blocks: 4 bytes of input per 128 KiB of output, 1 GiB declared.
   const zstdRle = (): Buffer => {
@@ -84,12 +76,12 @@ function hostileBatches(): Array<{ kind: string; batch: Buffer }> {
   tiny.writeInt32BE(0, LAST_OFFSET_DELTA_OFFSET); // contents now contradict the header
   tiny.writeUInt32BE(computeBatchCrc(tiny), CRC_OFFSET);
   return [
-    { kind: 'gzip bomb (64 MiB of zeros)', batch: plain(gzipSync(zeros(64 * MIB)), CompressionCodec.gzip, 1) },
-    { kind: 'lz4 bomb (64 MiB of zeros)', batch: plain(compress(CompressionCodec.lz4, zeros(64 * MIB)), CompressionCodec.lz4, 1) },
-    { kind: 'snappy bomb (20 MiB of zeros)', batch: plain(compress(CompressionCodec.snappy, zeros(20 * MIB)), CompressionCodec.snappy, 1) },
-    { kind: 'zstd bomb (RLE blocks, 1 GiB declared)', batch: plain(zstdRle(), CompressionCodec.zstd, 1) },
-    { kind: 'gzip garbage', batch: plain(Buffer.concat([gzipSync(zeros(1024)).subarray(0, 10), Buffer.alloc(200_000, 0x5a)]), CompressionCodec.gzip, 1) },
-    { kind: 'lz4 frame cut short', batch: plain(compress(CompressionCodec.lz4, Buffer.alloc(300_000, 0x61)).subarray(0, 1000), CompressionCodec.lz4, 1) },
+    { kind: 'gzip bomb (64 MiB of zeros)', batch: plain(gzipSync(zeros(64 * MIB)), CompressionCodec.gzip) },
+    { kind: 'lz4 bomb (64 MiB of zeros)', batch: plain(compress(CompressionCodec.lz4, zeros(64 * MIB)), CompressionCodec.lz4) },
+    { kind: 'snappy bomb (20 MiB of zeros)', batch: plain(compress(CompressionCodec.snappy, zeros(20 * MIB)), CompressionCodec.snappy) },
+    { kind: 'zstd bomb (RLE blocks, 1 GiB declared)', batch: plain(zstdRle(), CompressionCodec.zstd) },
+    { kind: 'gzip garbage', batch: plain(Buffer.concat([gzipSync(zeros(1024)).subarray(0, 10), Buffer.alloc(200_000, 0x5a)]), CompressionCodec.gzip) },
+    { kind: 'lz4 frame cut short', batch: plain(compress(CompressionCodec.lz4, Buffer.alloc(300_000, 0x61)).subarray(0, 1000), CompressionCodec.lz4) },
     { kind: '140,000 empty records whose header says 1', batch: tiny },
   ];
 }

@@ -63,19 +63,8 @@ import { readResponseHeader, responseHeaderVersion, writeRequestHeader } from '.
 import { ByteReader, ByteWriter } from '../protocol/wire.js';
 import { CompressionCodec, compress, decompress } from '../segments/compression.js';
 import { crc32cImplementation } from '../segments/crc32c.js';
-import {
-  ATTRIBUTE_COMPRESSION_MASK,
-  ATTRIBUTES_OFFSET,
-  BATCH_LENGTH_OFFSET,
-  CRC_OFFSET,
-  LOG_OVERHEAD,
-  RECORD_COUNT_OFFSET,
-  RECORDS_OFFSET,
-  computeBatchCrc,
-  encodeBatch,
-  type RecordInput,
-} from '../segments/recordBatch.js';
-import { MAX_LOOP_MS, benchSinks, boundedLoop, closeLog, mulberry32, openLog, pretouchPageCache, writeJsonReport } from './benchRun.js';
+import { RECORD_COUNT_OFFSET, RECORDS_OFFSET, encodeBatch, type RecordInput } from '../segments/recordBatch.js';
+import { MAX_LOOP_MS, benchSinks, boundedLoop, closeLog, mulberry32, openLog, pretouchPageCache, withCompressedArea, writeJsonReport } from './benchRun.js';
 import { loadAverages, machineFacts, median, type MachineFacts } from './benchStats.js';
 import { percentileOfSorted } from './percentiles.js';
 
@@ -787,17 +776,6 @@ export function buildCaseBatch(spec: ValidationCase, seed = RANDOM_SEED): BuiltB
     if (!decoded.equals(area)) throw new Error(`the ${spec.codec} records area does not decode to the records it was made from`);
   }
   return { batch, recordsPerBatch: count, recordsAreaBytes };
-}
-
-/** The batch `plain` with its records area replaced by `area` compressed with `codec`: length, attributes and CRC redone. */
-function withCompressedArea(plain: Buffer, codec: number, area: Buffer): Buffer {
-  const batch = Buffer.allocUnsafe(RECORDS_OFFSET + area.length);
-  plain.copy(batch, 0, 0, RECORDS_OFFSET);
-  area.copy(batch, RECORDS_OFFSET);
-  batch.writeInt32BE(batch.length - LOG_OVERHEAD, BATCH_LENGTH_OFFSET);
-  batch.writeInt16BE((plain.readInt16BE(ATTRIBUTES_OFFSET) & ~ATTRIBUTE_COMPRESSION_MASK) | codec, ATTRIBUTES_OFFSET);
-  batch.writeUInt32BE(computeBatchCrc(batch), CRC_OFFSET);
-  return batch;
 }
 
 /** A zstd frame that stores `content` uncompressed in Raw blocks (format at the top of this file). */

@@ -117,6 +117,8 @@ export interface ValidatedBatch {
   /** The largest record timestamp (the header's maxTimestamp has been set to it). */
   maxTimestamp: number;
   producerId: number;
+  /** Its CRC was checked here (compressed batches, before decompressing): the log need not check it again. */
+  crcVerified: boolean;
 }
 
 export interface AppendValidatorOptions {
@@ -160,7 +162,7 @@ export class AppendValidator {
       const { header, size } = crcFirst(records, start, index, () => checkProducedHeader(records, start, policy, index));
       const buffer = records.subarray(position, position + size);
       if (!this.recordChecks) {
-        batches.push({ buffer: records.subarray(position, position + size), lastOffsetDelta: header.lastOffsetDelta, maxTimestamp: header.maxTimestamp, producerId: header.producerId });
+        batches.push({ buffer: records.subarray(position, position + size), lastOffsetDelta: header.lastOffsetDelta, maxTimestamp: header.maxTimestamp, producerId: header.producerId, crcVerified: false });
         position += size;
         continue;
       }
@@ -187,14 +189,15 @@ export class AppendValidator {
   }
 
   private checkRecords(buffer: Buffer, header: BatchHeader, rules: RecordsRules, policy: AppendPolicy, index: number): ValidatedBatch | Promise<ValidatedBatch> {
-    if (compressionOf(header.attributes) !== CompressionCodec.none) {
+    const compressed = compressionOf(header.attributes) !== CompressionCodec.none;
+    if (compressed) {
       // Decompressing bytes that failed their CRC would only waste the work and blur the error.
       const crc = computeBatchCrc(buffer);
       if (crc !== header.crc) throw new InvalidRecordsError('corrupt', `crc-mismatch: stored CRC ${hex32(header.crc)}, computed ${hex32(crc)}`, index);
     }
     const verdict = this.areaVerdict(buffer, header, rules, decompressedBatchLimit(policy.maxMessageBytes));
-    if (verdict instanceof Promise) return verdict.then((settled) => accepted(buffer, header, settled, policy, index));
-    return accepted(buffer, header, verdict, policy, index);
+    if (verdict instanceof Promise) return verdict.then((settled) => accepted(buffer, header, settled, policy, index, compressed));
+    return accepted(buffer, header, verdict, policy, index, compressed);
   }
 
   /**
@@ -228,8 +231,8 @@ export class AppendValidator {
     if (codec === CompressionCodec.none) return walk(area, rules);
     if (takeInlineWork(INLINE_DECOMPRESS_BYTES * NS_PER_BYTE_DECOMPRESSED)) {
       const inline = inlineDecompress(codec, area);
-      if (!Buffer.isBuffer(inline)) return inline;
-      if (inline.length > 0 || area.length === 0) return walk(inline, rules);
+      if (Buffer.isBuffer(inline)) return walk(inline, rules);
+      if (inline !== null) return inline;
     }
     if (codec === CompressionCodec.gzip) return this.gzipVerdict(area, limit, rules);
     const workers = this.workers;
@@ -325,20 +328,18 @@ function walk(area: Uint8Array, rules: RecordsRules): RecordsVerdict | Promise<R
 
 /**
  * Decodes a compressed area here, up to INLINE_DECOMPRESS_BYTES of output: the output, or the
- * refusal when the area does not decode; an empty buffer when it needs more room than that.
+ * refusal when the area does not decode; null when it needs more room than that.
  */
-function inlineDecompress(codec: number, area: Buffer): Buffer | AreaVerdict {
+function inlineDecompress(codec: number, area: Buffer): Buffer | AreaVerdict | null {
   try {
     return decompress(codec, area, INLINE_DECOMPRESS_BYTES);
   } catch (error) {
-    if (error instanceof DecompressionLimitError) return EMPTY;
+    if (error instanceof DecompressionLimitError) return null;
     if (error instanceof UnsupportedCompressionError) return { ok: false, problem: 'unsupported-codec', recordIndex: -1, detail: `compression codec id ${codec} does not exist` };
     if (error instanceof CorruptCompressionError) return { ok: false, problem: 'corrupt-compression', recordIndex: -1, detail: error.message };
     throw error;
   }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /** Walks an area a slice of records per turn of the event loop, starting on a later turn. */
 async function walkInTurns(area: Uint8Array, rules: RecordsRules): Promise<RecordsVerdict> {
@@ -402,10 +403,11 @@ function recordsRules(header: BatchHeader, policy: AppendPolicy, nowMs: number):
 }
 
 /** Turns a records verdict into the validated batch, or the refusal Kafka would answer. */
-function accepted(buffer: Buffer, header: BatchHeader, verdict: AreaVerdict, policy: AppendPolicy, index: number): ValidatedBatch {
+function accepted(buffer: Buffer, header: BatchHeader, verdict: AreaVerdict, policy: AppendPolicy, index: number, crcVerified: boolean): ValidatedBatch {
   if (!verdict.ok) throw refusalOf(verdict, policy, index);
-  if (policy.timestampType === 'CreateTime') normalizeCreateTime(buffer, header, verdict.maxTimestamp, index);
-  return { buffer, lastOffsetDelta: header.lastOffsetDelta, maxTimestamp: verdict.maxTimestamp, producerId: header.producerId };
+  // A rewritten header got its CRC after the old one was checked: verified either way.
+  const rewritten = policy.timestampType === 'CreateTime' && normalizeCreateTime(buffer, header, verdict.maxTimestamp, index);
+  return { buffer, lastOffsetDelta: header.lastOffsetDelta, maxTimestamp: verdict.maxTimestamp, producerId: header.producerId, crcVerified: crcVerified || rewritten };
 }
 
 function refusalOf(verdict: Exclude<AreaVerdict, { ok: true }>, policy: AppendPolicy, index: number): InvalidRecordsError {
@@ -433,13 +435,15 @@ function refusalOf(verdict: Exclude<AreaVerdict, { ok: true }>, policy: AppendPo
  * CreateTime batches keep the producer's timestamps, but the header must say so and carry their
  * true maximum (the time index is built from it), as Kafka rewrites it. Rare: real clients send
  * both right, so the CRC is recomputed only then, after checking the one the client sent.
+ * Returns whether it rewrote the header.
  */
-function normalizeCreateTime(buffer: Buffer, header: BatchHeader, maxTimestamp: number, index: number): void {
+function normalizeCreateTime(buffer: Buffer, header: BatchHeader, maxTimestamp: number, index: number): boolean {
   const logAppendTimeFlag = (header.attributes & ATTRIBUTE_LOG_APPEND_TIME) !== 0;
-  if (!logAppendTimeFlag && header.maxTimestamp === maxTimestamp) return;
+  if (!logAppendTimeFlag && header.maxTimestamp === maxTimestamp) return false;
   const crc = computeBatchCrc(buffer);
   if (crc !== header.crc) throw new InvalidRecordsError('corrupt', `crc-mismatch: stored CRC ${hex32(header.crc)}, computed ${hex32(crc)}`, index);
   if (logAppendTimeFlag) buffer.writeInt16BE(header.attributes & ~ATTRIBUTE_LOG_APPEND_TIME, ATTRIBUTES_OFFSET);
   writeInt64FromNumber(buffer, MAX_TIMESTAMP_OFFSET, maxTimestamp);
   buffer.writeUInt32BE(computeBatchCrc(buffer), CRC_OFFSET);
+  return true;
 }

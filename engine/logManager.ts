@@ -15,6 +15,7 @@ import { lockDirectory } from './directoryLock.js';
 import { FileHandleCache } from '../segments/fileHandleCache.js';
 import { IndexCache } from '../segments/indexCache.js';
 import type { SegmentResources } from '../segments/logSegment.js';
+import { parsePartitionDirName } from '../segments/segmentNames.js';
 import { systemClock, type Clock } from './clock.js';
 import { resolveLogConfig, type LogConfig } from './logConfig.js';
 import { streamLogger, type Logger } from './logger.js';
@@ -25,7 +26,6 @@ import type { AppendValidator } from './appendValidation.js';
 export const CLEAN_SHUTDOWN_FILE = 'clean-shutdown';
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
 export const LOG_START_OFFSET_CHECKPOINT = 'log-start-offset-checkpoint';
-const PARTITION_DIR = /^(.+)-(\d+)$/;
 const DELETED_DIR_SUFFIX = '-delete';
 
 export interface LogManagerOptions {
@@ -120,9 +120,8 @@ export class LogManager {
           await rm(join(options.dataDir, entry.name), { recursive: true, force: true });
           continue;
         }
-        const match = entry.isDirectory() ? PARTITION_DIR.exec(entry.name) : null;
-        if (match === null) continue;
-        manager.directoriesFound.push({ topic: match[1]!, partition: Number(match[2]) });
+        const found = entry.isDirectory() ? parsePartitionDirName(entry.name) : null;
+        if (found !== null) manager.directoriesFound.push(found);
       }
       if (options.openExistingLogs !== false) await manager.openLogs(manager.directoriesFound);
     } catch (error) {

@@ -38,7 +38,7 @@ import {
 import { CorruptCompressionError, UnsupportedCompressionError } from '../segments/compression.js';
 import { VarintError } from '../segments/varint.js';
 import { CorruptBatchError, LogSegment, writeFileSynced, type BatchChainRules, type PendingBatch, type SegmentResources } from '../segments/logSegment.js';
-import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, RECORDS_VALIDATED_MARKER, parseSegmentFileName, segmentPath } from '../segments/segmentNames.js';
+import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, RECORDS_VALIDATED_MARKER, parsePartitionDirName, parseSegmentFileName, segmentPath } from '../segments/segmentNames.js';
 import type { Clock } from './clock.js';
 import { InvalidRecordsError, InvalidStoredBatchError, LogClosedError, OffsetOutOfRangeError, StorageError } from './errors.js';
 import { LeaderEpochCache } from './leaderEpochCache.js';
@@ -55,13 +55,6 @@ const SNAPSHOT_SUFFIX = '.snapshot';
 /** Base offsets remembered per log for batches checked on read (about 1 MiB of Set each). */
 const MAX_REMEMBERED_BATCHES = 65_536;
 
-/** "orders-3" -> topic "orders", partition 3 (topic names may contain '-'). */
-function topicPartitionOfDir(dir: string): { topic: string; partition: number | null } {
-  const name = basename(dir);
-  const dash = name.lastIndexOf('-');
-  const partition = Number(name.slice(dash + 1));
-  return dash > 0 && Number.isSafeInteger(partition) ? { topic: name.slice(0, dash), partition } : { topic: name, partition: null };
-}
 
 /** Producer-state snapshots kept per partition; older ones are removed at each roll. */
 const SNAPSHOTS_KEPT = 2;
@@ -556,7 +549,7 @@ export class PartitionLog {
     const result: AppendResult = { baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: this.logStart };
     // Before anything is written, so a damaged batch never touches the file and never holds up
     // the appends behind it (about 3 us for 16 KiB with the native CRC).
-    const refusal = crcRefusal(batches);
+    const refusal = crcRefusal(batches, validated);
     if (refusal !== null) throw refusal;
     const writeAlone = this.canWriteAlone(batches);
     if (this.config.messageTimestampType === 'LogAppendTime') {
@@ -1041,8 +1034,8 @@ export class PartitionLog {
           const error = new InvalidStoredBatchError(segment.logPath, header.baseOffset, header.baseOffset + header.lastOffsetDelta, verdict.detail);
           if (!this.invalidBatchesReported.has(header.baseOffset) && this.invalidBatchesReported.size < MAX_REMEMBERED_BATCHES) {
             this.invalidBatchesReported.add(header.baseOffset);
-            const { topic, partition } = topicPartitionOfDir(this.dir);
-            this.logger.error('stored batch does not decode; it is not served', { topic, partition, file: segment.logPath, offset: header.baseOffset, lastOffset: error.lastOffset, problem: verdict.problem, detail: verdict.detail });
+            const partitionOfDir = parsePartitionDirName(basename(this.dir));
+            this.logger.error('stored batch does not decode; it is not served', { topic: partitionOfDir?.topic ?? basename(this.dir), partition: partitionOfDir?.partition ?? null, file: segment.logPath, offset: header.baseOffset, lastOffset: error.lastOffset, problem: verdict.problem, detail: verdict.detail });
           }
           if (position === 0) throw error;
           return records.subarray(0, position);
@@ -1293,9 +1286,13 @@ function producerFields(batch: PendingBatch): { producerId: number; producerEpoc
   };
 }
 
-/** The refusal for the first batch whose stored CRC does not match its bytes, or null. */
-function crcRefusal(batches: readonly PendingBatch[]): InvalidRecordsError | null {
+/**
+ * The refusal for the first batch whose stored CRC does not match its bytes, or null. Batches
+ * whose CRC validation already checked (compressed ones, before decompressing) are not checked again.
+ */
+function crcRefusal(batches: readonly PendingBatch[], validated: readonly ValidatedBatch[]): InvalidRecordsError | null {
   for (let i = 0; i < batches.length; i++) {
+    if (validated[i]!.crcVerified) continue;
     const buffer = batches[i]!.buffer;
     const stored = buffer.readUInt32BE(CRC_OFFSET);
     const actual = computeBatchCrc(buffer);

@@ -34,6 +34,14 @@ export function parseSegmentFileName(name: string): { baseOffset: number; kind: 
  */
 export const OFFSET_GAPS_MARKER = 'offset-gaps-allowed';
 
+const PARTITION_DIR = /^(.+)-(\d+)$/;
+
+/** "orders-3" -> { topic: "orders", partition: 3 } (topic names may contain '-'); null for any other name. */
+export function parsePartitionDirName(name: string): { topic: string; partition: number } | null {
+  const match = PARTITION_DIR.exec(name);
+  return match === null ? null : { topic: match[1]!, partition: Number(match[2]) };
+}
+
 /**
  * Holds one offset: every batch at or above it passed the broker's append validation (records,
  * lengths, compression). Batches below it were written by a version that did not validate them,

@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { withCompressedArea } from '../bench/benchRun.js';
 import { AppendValidator, appendPolicyOf, decompressedBatchLimit } from '../engine/appendValidation.js';
 import { DecompressionBudget } from '../engine/decompressionBudget.js';
 import { InvalidRecordsError, InvalidStoredBatchError, ValidationBusyError } from '../engine/errors.js';
@@ -18,7 +19,6 @@ import {
   LAST_OFFSET_DELTA_OFFSET,
   MAX_TIMESTAMP_OFFSET,
   RECORD_COUNT_OFFSET,
-  RECORDS_OFFSET,
   computeBatchCrc,
   decodeRecords,
   encodeBatch,
@@ -41,16 +41,9 @@ function withHeader(batch: Buffer, change: (batch: Buffer) => void): Buffer {
   return copy;
 }
 
-/** A batch around a records area as given (compressed or not), with a correct CRC. */
-function batchAround(area: Buffer, codec: number, recordCount: number): Buffer {
-  const template = encodeBatch([{ key: Buffer.from('k'), value: Buffer.from('v'), timestamp: T0 }]);
-  const batch = Buffer.concat([template.subarray(0, RECORDS_OFFSET), area]);
-  batch.writeInt32BE(batch.length - 12, 8);
-  batch.writeInt16BE(codec, ATTRIBUTES_OFFSET);
-  batch.writeInt32BE(recordCount - 1, LAST_OFFSET_DELTA_OFFSET);
-  batch.writeInt32BE(recordCount, RECORD_COUNT_OFFSET);
-  batch.writeUInt32BE(computeBatchCrc(batch), CRC_OFFSET);
-  return batch;
+/** A one-record batch whose records area is replaced by `area` (compressed or not), with a correct CRC. */
+function batchAround(area: Buffer, codec: number): Buffer {
+  return withCompressedArea(encodeBatch([{ key: Buffer.from('k'), value: Buffer.from('v'), timestamp: T0 }]), codec, area);
 }
 
 async function refusal(promise: Promise<unknown>): Promise<InvalidRecordsError> {
@@ -158,7 +151,7 @@ describe('append validation at the log', () => {
     const budget = new DecompressionBudget({ capacityBytes: 2 * decompressedBatchLimit(1024 * 1024), maxWaiters: 100 });
     const log = await PartitionLog.open({ dir: dir.path, config: resolveLogConfig(), resources: testResources(), clock: new ManualClock(), logger: new MemoryLogger(), recoveryPoint: 0, cleanShutdown: true, validator: new AppendValidator({ budget }) });
     cleanups.push(() => log.close());
-    const bomb = batchAround(gzipSync(Buffer.alloc(64 * 1024 * 1024)), 1, 1);
+    const bomb = batchAround(gzipSync(Buffer.alloc(64 * 1024 * 1024)), 1);
     expect(bomb.length).toBeLessThan(1024 * 1024);
     const outcomes = await Promise.all(Array.from({ length: 8 }, () => log.append(Buffer.from(bomb)).then(() => 'accepted', (error: unknown) => (error as InvalidRecordsError).kafkaErrorCode)));
     expect(outcomes).toEqual(Array(8).fill(10));
@@ -170,7 +163,7 @@ describe('append validation at the log', () => {
 
   it('refuses undecodable gzip, an unknown codec and a control batch; nothing of them is written', async () => {
     const { log } = await freshLog();
-    const garbage = batchAround(Buffer.from('definitely not gzip'), 1, 1);
+    const garbage = batchAround(Buffer.from('definitely not gzip'), 1);
     const unknownCodec = withHeader(labelledBatch('u', 1, T0), (batch) => batch.writeInt16BE(5, ATTRIBUTES_OFFSET));
     const control = withHeader(labelledBatch('c', 1, T0), (batch) => batch.writeInt16BE(0x20, ATTRIBUTES_OFFSET));
     expect([(await refusal(log.append(garbage))).kafkaErrorCode, (await refusal(log.append(unknownCodec))).kafkaErrorCode, (await refusal(log.append(control))).kafkaErrorCode]).toEqual([2, 2, 87]);
