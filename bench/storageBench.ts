@@ -16,8 +16,8 @@ import { mkdir, mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:f
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { resolveLogConfig } from '../engine/logConfig.js';
-import type { PartitionLog } from '../engine/partitionLog.js';
+import { resolveLogConfig } from '../engine/log/logConfig.js';
+import type { PartitionLog } from '../engine/log/partitionLog.js';
 import { crc32cImplementation } from '../segments/crc32c.js';
 import { LAST_OFFSET_DELTA_OFFSET, encodeBatch, readInt64AsNumber, type RecordInput } from '../segments/recordBatch.js';
 import { benchSinks, boundedLoop, closeLog, mulberry32, openLog, pretouchPageCache, writeJsonReport, type LoopLimit, type OpenedLog } from './benchRun.js';

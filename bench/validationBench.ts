@@ -1,5 +1,5 @@
 // The produce-side validation benchmark behind `tidelog bench validation`: what it costs to check
-// every record of a produced batch (engine/appendValidation.ts) instead of its header alone, as
+// every record of a produced batch (engine/log/appendValidation.ts) instead of its header alone, as
 // the broker did before. Every case is measured at two levels; at each, two sides take the same
 // pre-encoded batches in one run, in alternating blocks (with, without, without, with, ...):
 //
@@ -47,14 +47,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { AppendValidator } from '../engine/appendValidation.js';
+import { AppendValidator } from '../engine/log/appendValidation.js';
 import { Broker, type BrokerResponse } from '../engine/broker.js';
 import { defaultBrokerConfig, type BrokerConfig } from '../engine/brokerConfig.js';
-import { DecompressionBudget } from '../engine/decompressionBudget.js';
-import { resolveLogConfig, type LogConfig } from '../engine/logConfig.js';
+import { DecompressionBudget } from '../engine/log/decompressionBudget.js';
+import { resolveLogConfig, type LogConfig } from '../engine/log/logConfig.js';
 import { silentLogger } from '../engine/logger.js';
 import { MemoryMetadataStore } from '../engine/metadataStore.js';
-import type { PartitionLog } from '../engine/partitionLog.js';
+import type { PartitionLog } from '../engine/log/partitionLog.js';
 import { WorkerPool } from '../engine/workers/workerPool.js';
 import { ErrorCode, errorCodeName } from '../protocol/errors.js';
 import { PRODUCE_REQUEST_SCHEMA, encodeProduceRequest } from '../protocol/generated/produceRequest.js';

@@ -1,6 +1,6 @@
 // `tidelog inspect dump <file.log> [--json] [--records]` and
 // `tidelog inspect verify <dir> [--json] [--allow-offset-gaps]`: read-only views of the files
-// segments/ writes. The checking lives in engine/verify/partitionVerifier.ts and runs on worker
+// segments/ writes. The checking lives in engine/log/verification/partitionVerifier.ts and runs on worker
 // threads (one task per partition directory: a data directory's partitions are checked in
 // parallel); this module parses arguments and formats. Exit codes: 0 all valid, 1 anything
 // corrupt or torn (or a path that is missing or of the wrong kind), 2 bad usage (yargs, through
@@ -28,7 +28,7 @@ import {
 } from '../segments/recordBatch.js';
 import { parseSegmentFileName } from '../segments/segmentNames.js';
 import { streamLogger } from '../engine/logger.js';
-import { VerifyPathError as InspectPathError, errorMessage, partitionDirectoriesIn, scanSegmentFile, type VerifyReport } from '../engine/verify/partitionVerifier.js';
+import { VerifyPathError as InspectPathError, errorMessage, partitionDirectoriesIn, scanSegmentFile, type VerifyReport } from '../engine/log/verification/partitionVerifier.js';
 import { WorkerPool, defaultWorkerThreads } from '../engine/workers/workerPool.js';
 import { EXIT_FAILURE, type CommandOutcome } from './plumbing.js';
 

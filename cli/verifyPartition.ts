@@ -1,4 +1,4 @@
-// The verifier moved below the CLI (engine/verify/partitionVerifier.ts), where the broker's
+// The verifier moved below the CLI (engine/log/verification/partitionVerifier.ts), where the broker's
 // background check and the worker threads can use it too; these names stay importable from here.
 export {
   DEFAULT_READ_CHUNK_BYTES,
@@ -21,4 +21,4 @@ export {
   type VerifyProblem,
   type VerifyProblemKind,
   type VerifyReport,
-} from '../engine/verify/partitionVerifier.js';
+} from '../engine/log/verification/partitionVerifier.js';

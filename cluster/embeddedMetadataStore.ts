@@ -29,7 +29,7 @@
 //     dir) and the journal is emptied.
 //   - Producer ids are reserved by durable blocks: `nextProducerId` is journaled before a block is
 //     handed out, so a restart never hands out an id again.
-import { DirectoryLockedError, lockDirectory } from '../engine/directoryLock.js';
+import { DirectoryLockedError, lockDirectory } from '../engine/log/directoryLock.js';
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -27,17 +27,17 @@ import { groupHandlers } from './handlers/groups.js';
 import { GroupService } from './groups/groupService.js';
 import { isExpectedError, kafkaErrorCodeOf } from './kafkaErrors.js';
 import { WorkerPool } from './workers/workerPool.js';
-import { AppendValidator } from './appendValidation.js';
-import { DecompressionBudget } from './decompressionBudget.js';
-import { LogManager } from './logManager.js';
+import { AppendValidator } from './log/appendValidation.js';
+import { DecompressionBudget } from './log/decompressionBudget.js';
+import { LogManager } from './log/logManager.js';
 import { streamLogger, type Logger } from './logger.js';
 import type { MetadataStore } from './metadataStore.js';
 import { ProducerIdAllocator } from './producerIds.js';
 import { TopicManager } from './topicManager.js';
 import { topicSettings, type TopicSettings } from './topicConfig.js';
-import { VerificationScheduler, type VerificationCounters, type VerifiedPartition } from './verificationScheduler.js';
-import { RetentionManager, type RetainedPartition } from './retention.js';
-import { LogCleaner, cleanerTargets } from './compaction/logCleaner.js';
+import { VerificationScheduler, type VerificationCounters, type VerifiedPartition } from './log/verification/verificationScheduler.js';
+import { RetentionManager, type RetainedPartition } from './log/retention.js';
+import { LogCleaner, type CleanerTarget } from './log/compaction/logCleaner.js';
 
 export type { RequestContext } from './handlers/handler.js';
 
@@ -297,6 +297,17 @@ function* verifiedPartitions(topics: TopicManager): Generator<VerifiedPartition>
     for (let partition = 0; partition < topic.partitions; partition++) {
       const log = topics.partitionLog(topic.name, partition);
       if (log !== undefined) yield { topic: topic.name, partition, log };
+    }
+  }
+}
+
+/** Every partition of every topic, with its topic's compaction settings (the broker's targets). */
+export function* cleanerTargets(topics: Pick<TopicManager, 'list' | 'partitionLog'>): Generator<CleanerTarget> {
+  for (const topic of topics.list()) {
+    const { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } = topic.settings.retention;
+    for (let partition = 0; partition < topic.partitions; partition++) {
+      const log = topic.settings.log.cleanupPolicy.includes('compact') ? topics.partitionLog(topic.name, partition) : undefined;
+      if (log !== undefined) yield { topic: topic.name, partition, log, settings: { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } };
     }
   }
 }

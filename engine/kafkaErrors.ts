@@ -3,7 +3,7 @@
 import { ErrorCode } from '../protocol/errors.js';
 import { CorruptBatchError } from '../segments/logSegment.js';
 import { ConfigError, InvalidRecordsError, InvalidStoredBatchError, LogClosedError, OffsetOutOfRangeError, StorageError, ValidationBusyError } from './errors.js';
-import { ProducerSequenceError } from './producerState.js';
+import { ProducerSequenceError } from './log/producerState.js';
 import { TopicError } from './topicManager.js';
 
 export function kafkaErrorCodeOf(error: unknown): number {

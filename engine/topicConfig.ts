@@ -2,7 +2,7 @@
 // defaults, and a validator that names the valid range. A topic stores only its overrides; the
 // effective value is override ?? broker default ?? Kafka default.
 import { ConfigError } from './errors.js';
-import { resolveLogConfig, type CleanupPolicy, type FlushPolicy, type LogConfig } from './logConfig.js';
+import { resolveLogConfig, type CleanupPolicy, type FlushPolicy, type LogConfig } from './log/logConfig.js';
 
 type Kind = 'long' | 'int' | 'double' | 'string';
 

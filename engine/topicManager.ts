@@ -5,10 +5,10 @@ import { randomUUID } from 'node:crypto';
 import type { BrokerConfig } from './brokerConfig.js';
 import type { Clock } from './clock.js';
 import { ConfigError } from './errors.js';
-import type { LogManager } from './logManager.js';
+import type { LogManager } from './log/logManager.js';
 import type { Logger } from './logger.js';
 import type { MetadataStore, TopicRecord } from './metadataStore.js';
-import type { PartitionLog } from './partitionLog.js';
+import type { PartitionLog } from './log/partitionLog.js';
 import { TOPIC_CONFIGS, topicSettings, validateTopicConfigs, type ConfigMap, type TopicSettings } from './topicConfig.js';
 
 /** Kafka error codes topic operations answer with. */

@@ -1,4 +1,4 @@
-// Append validation at the log (engine/appendValidation.ts through PartitionLog.append): the
+// Append validation at the log (engine/log/appendValidation.ts through PartitionLog.append): the
 // regression that made a partition unreadable, call order kept when some appends validate
 // asynchronously, the decompression budget under many bombs, header normalisation, and the read
 // side for batches an older version stored without validation.
@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { withCompressedArea } from '../bench/benchRun.js';
-import { AppendValidator, appendPolicyOf, decompressedBatchLimit } from '../engine/appendValidation.js';
-import { DecompressionBudget } from '../engine/decompressionBudget.js';
+import { AppendValidator, appendPolicyOf, decompressedBatchLimit } from '../engine/log/appendValidation.js';
+import { DecompressionBudget } from '../engine/log/decompressionBudget.js';
 import { InvalidRecordsError, InvalidStoredBatchError, ValidationBusyError } from '../engine/errors.js';
-import { resolveLogConfig } from '../engine/logConfig.js';
-import { PartitionLog } from '../engine/partitionLog.js';
-import { verifyPartitionDir } from '../engine/verify/partitionVerifier.js';
+import { resolveLogConfig } from '../engine/log/logConfig.js';
+import { PartitionLog } from '../engine/log/partitionLog.js';
+import { verifyPartitionDir } from '../engine/log/verification/partitionVerifier.js';
 import {
   ATTRIBUTES_OFFSET,
   CRC_OFFSET,

@@ -1,8 +1,8 @@
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveLogConfig } from '../engine/logConfig.js';
-import { CLEAN_SHUTDOWN_FILE, DataDirLockedError, LOG_START_OFFSET_CHECKPOINT, LogManager, RECOVERY_POINT_CHECKPOINT } from '../engine/logManager.js';
+import { resolveLogConfig } from '../engine/log/logConfig.js';
+import { CLEAN_SHUTDOWN_FILE, DataDirLockedError, LOG_START_OFFSET_CHECKPOINT, LogManager, RECOVERY_POINT_CHECKPOINT } from '../engine/log/logManager.js';
 import { MemoryLogger } from '../engine/logger.js';
 import { labelledBatch, readAll, temporaryDirectory } from './support/logs.js';
 

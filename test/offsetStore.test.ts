@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { defaultBrokerConfig } from '../engine/brokerConfig.js';
 import { ManualClock } from '../engine/clock.js';
 import { CONSUMER_OFFSETS_TOPIC, OffsetStore, javaStringHashCode } from '../engine/groups/offsetStore.js';
-import { LogManager } from '../engine/logManager.js';
+import { LogManager } from '../engine/log/logManager.js';
 import { MemoryLogger } from '../engine/logger.js';
 import { MemoryMetadataStore } from '../engine/metadataStore.js';
 import { TopicManager } from '../engine/topicManager.js';

@@ -3,9 +3,9 @@ import { describe, expect, it, vi } from 'vitest';
 import { InvalidRecordsError, OffsetOutOfRangeError } from '../engine/errors.js';
 import { CRC_OFFSET, computeBatchCrc, decodeRecords, encodeBatch, readBatchHeader } from '../segments/recordBatch.js';
 import { SeededRandom } from './support/random.js';
-import { resolveLogConfig } from '../engine/logConfig.js';
+import { resolveLogConfig } from '../engine/log/logConfig.js';
 import { OFFSET_GAPS_MARKER } from '../segments/segmentNames.js';
-import { verifyPartitionDir } from '../engine/verify/partitionVerifier.js';
+import { verifyPartitionDir } from '../engine/log/verification/partitionVerifier.js';
 import { labelledBatch, openTestLog, readAll, splitBatches, temporaryDirectory, useFreshLogs, type TestLog } from './support/logs.js';
 
 const { cleanups, freshLog } = useFreshLogs();

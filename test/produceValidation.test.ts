@@ -11,7 +11,7 @@
 // Replay another run with TIDELOG_PRODUCE_SEED=<seed> (the seed is in the describe names).
 import { decompress as zstdDecompress } from 'fzstd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decompressedBatchLimit } from '../engine/appendValidation.js';
+import { decompressedBatchLimit } from '../engine/log/appendValidation.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { encodeApiVersionsRequest } from '../protocol/generated/apiVersionsRequest.js';
 import { decodeApiVersionsResponse } from '../protocol/generated/apiVersionsResponse.js';

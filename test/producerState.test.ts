@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProducerSequenceError, ProducerStateManager } from '../engine/producerState.js';
+import { ProducerSequenceError, ProducerStateManager } from '../engine/log/producerState.js';
 import { decodeRecords, encodeBatch } from '../segments/recordBatch.js';
 import { openTestLog, readAll, temporaryDirectory } from './support/logs.js';
 

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyPartitionDir } from '../cli/verifyPartition.js';
-import { LogManager } from '../engine/logManager.js';
-import { resolveLogConfig } from '../engine/logConfig.js';
+import { LogManager } from '../engine/log/logManager.js';
+import { resolveLogConfig } from '../engine/log/logConfig.js';
 import { MemoryLogger } from '../engine/logger.js';
 import { CorruptBatchError } from '../segments/logSegment.js';
 import { decodeRecords, encodeBatch, readBatchHeader } from '../segments/recordBatch.js';
@@ -180,7 +180,7 @@ describe('bounded resources', () => {
 
 describe('SIGKILL during flush-per-append', () => {
   const child = fileURLToPath(new URL('./support/appendUntilKilled.mjs', import.meta.url));
-  const compiled = fileURLToPath(new URL('../dist/engine/logManager.js', import.meta.url));
+  const compiled = fileURLToPath(new URL('../dist/engine/log/logManager.js', import.meta.url));
 
   for (const killAfterAcks of [40, 400]) {
     it(`leaves every acknowledged batch readable after restart (killed after ${killAfterAcks} acks)`, async () => {

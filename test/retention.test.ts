@@ -1,4 +1,4 @@
-// Retention (engine/retention.ts) over real partition logs in a LogManager, with a manual clock:
+// Retention (engine/log/retention.ts) over real partition logs in a LogManager, with a manual clock:
 // which segments go by time and by size, that the active segment and compact-only logs stay, that
 // the log start offset moves, is checkpointed and survives a restart, that deletion is two-step
 // (a reader holding a deleted segment's handle still reads it), and how it combines with
@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../engine/clock.js';
 import { OffsetOutOfRangeError } from '../engine/errors.js';
-import { resolveLogConfig, type LogConfig } from '../engine/logConfig.js';
+import { resolveLogConfig, type LogConfig } from '../engine/log/logConfig.js';
 import { MemoryLogger } from '../engine/logger.js';
-import { LOG_START_OFFSET_CHECKPOINT, LogManager } from '../engine/logManager.js';
-import type { PartitionLog } from '../engine/partitionLog.js';
-import { RetentionManager, segmentsToDelete, type RetentionOutcome } from '../engine/retention.js';
+import { LOG_START_OFFSET_CHECKPOINT, LogManager } from '../engine/log/logManager.js';
+import type { PartitionLog } from '../engine/log/partitionLog.js';
+import { RetentionManager, segmentsToDelete, type RetentionOutcome } from '../engine/log/retention.js';
 import { readCheckpoint } from '../segments/checkpointFile.js';
 import { checkBatch, decodeRecords } from '../segments/recordBatch.js';
 import { LOG_SUFFIX, segmentPath } from '../segments/segmentNames.js';

@@ -10,7 +10,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { decodeFetchRequest, type FetchRequest } from '../../protocol/generated/fetchRequest.js';
 import { encodeFetchResponse, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/generated/fetchResponse.js';
 import { kafkaErrorCodeOf } from '../kafkaErrors.js';
-import type { PartitionLog } from '../partitionLog.js';
+import type { PartitionLog } from '../log/partitionLog.js';
 import { defineHandler, type HandlerContext } from './handler.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);

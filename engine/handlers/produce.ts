@@ -1,7 +1,7 @@
 // Produce (0), v3-8 (v0-2 are advertised for librdkafka's feature probes but carry legacy
 // message sets, which the log refuses as UNSUPPORTED_FOR_MESSAGE_FORMAT). Every partition's
 // record set goes to its log as the raw bytes the client sent; the log validates every batch
-// (engine/appendValidation.ts) and assigns offsets. A refusal carries its reason (errorMessage)
+// (engine/log/appendValidation.ts) and assigns offsets. A refusal carries its reason (errorMessage)
 // and, for a record at fault, that record's index (recordErrors), both from v8 as KIP-467 has it. acks 0 sends no response, 1 and -1 answer once the append is done under the topic's
 // flush policy (one node: the leader is every replica). Missing topics are auto-created.
 import { ErrorCode } from '../../protocol/errors.js';

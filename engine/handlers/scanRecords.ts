@@ -12,7 +12,7 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import { decodeScanRecordsRequest, type ScanRecordsRequest } from '../../protocol/generated/scanRecordsRequest.js';
 import { encodeScanRecordsResponse, type ScanRecordsResponse } from '../../protocol/generated/scanRecordsResponse.js';
-import type { PartitionLog } from '../partitionLog.js';
+import type { PartitionLog } from '../log/partitionLog.js';
 import type { ScanRangeInput, ScanRangeOutput, ScanSegment } from '../workers/tasks/scanRange.js';
 import { WorkerPoolError, WorkerTaskFailedError } from '../workers/workerPool.js';
 import { defineHandler, type HandlerContext } from './handler.js';

@@ -3,7 +3,7 @@
 // output comes back msgpack-encoded (plain maps and arrays; offsets as numbers, which stay exact
 // below 2^53), so every field of an output type must be msgpack-able.
 import type { DiagnosticInput, DiagnosticOutput } from './tasks/diagnostic.js';
-import type { CompactLogInput, CompactLogOutput } from './tasks/compactLog.js';
+import type { CompactLogInput, CompactLogOutput } from '../log/compaction/compactLog.js';
 import type { RecoverSegmentInput, RecoverSegmentOutput } from './tasks/recoverSegment.js';
 import type { VerifySegmentsInput, VerifySegmentsOutput } from './tasks/verifySegments.js';
 import type { ScanRangeInput, ScanRangeOutput } from './tasks/scanRange.js';

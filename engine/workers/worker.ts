@@ -6,7 +6,7 @@ import { threadId } from 'node:worker_threads';
 import { Packr } from 'msgpackr';
 import type { TaskInput, TaskKind, TaskMessage, TaskOutput, TaskReply } from './taskTypes.js';
 import { runDiagnostic } from './tasks/diagnostic.js';
-import { runCompactLog } from './tasks/compactLog.js';
+import { runCompactLog } from '../log/compaction/compactLog.js';
 import { recoverSegmentFile } from './tasks/recoverSegment.js';
 import { runVerifySegments } from './tasks/verifySegments.js';
 import { runScanRange } from './tasks/scanRange.js';

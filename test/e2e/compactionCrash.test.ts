@@ -5,7 +5,7 @@
 // committed offsets after a restart.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConsumer } from '../../client/consumer.js';
-import { CRASH_AT_ENV, CRASH_STEPS } from '../../engine/compaction/crashPoints.js';
+import { CRASH_AT_ENV, CRASH_STEPS } from '../../engine/log/compaction/crashPoints.js';
 import { BrokerProcess, kafkaFor, kafkajs, waitUntil, withRawClient, withTimeout } from '../support/brokerProcess.js';
 import { adminCommit, committedOffsets, withAdmin } from './support/groupMembers.js';
 

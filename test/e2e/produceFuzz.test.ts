@@ -13,7 +13,7 @@
 // Replay another run with TIDELOG_PRODUCE_FUZZ_SEED=<seed> (the seed is in the test name).
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decompressedBatchLimit } from '../../engine/appendValidation.js';
+import { decompressedBatchLimit } from '../../engine/log/appendValidation.js';
 import { ErrorCode } from '../../protocol/errors.js';
 import { encodeProduceRequest } from '../../protocol/generated/produceRequest.js';
 import { decodeProduceResponse, type ProduceResponsePartitionProduceResponse } from '../../protocol/generated/produceResponse.js';

@@ -1,8 +1,8 @@
 // Child process for the SIGKILL test: appends with flush-per-append from several concurrent
 // appenders and prints one line per acknowledged append, then waits to be killed.
 // It runs the compiled engine from dist/, the same code the CLI and broker run.
-import { LogManager } from '../../dist/engine/logManager.js';
-import { resolveLogConfig } from '../../dist/engine/logConfig.js';
+import { LogManager } from '../../dist/engine/log/logManager.js';
+import { resolveLogConfig } from '../../dist/engine/log/logConfig.js';
 import { silentLogger } from '../../dist/engine/logger.js';
 import { encodeBatch } from '../../dist/segments/recordBatch.js';
 

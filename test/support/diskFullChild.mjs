@@ -1,7 +1,7 @@
 // Child process for the full-disk test, run under `ulimit -f` so writes past a size fail with
 // EFBIG the way they fail with ENOSPC on a full disk. Prints one JSON report on stdout.
-import { LogManager } from '../../dist/engine/logManager.js';
-import { resolveLogConfig } from '../../dist/engine/logConfig.js';
+import { LogManager } from '../../dist/engine/log/logManager.js';
+import { resolveLogConfig } from '../../dist/engine/log/logConfig.js';
 import { silentLogger } from '../../dist/engine/logger.js';
 import { decodeRecords, encodeBatch } from '../../dist/segments/recordBatch.js';
 

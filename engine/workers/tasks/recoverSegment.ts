@@ -8,7 +8,7 @@
 // The indexes are written in place, not through temporary names: until recovery of the whole log
 // has finished, the log is not opened and the clean-shutdown marker is absent, so a crash or a
 // stopped task half-way leaves files that the next start scans and rewrites again.
-import { LeaderEpochCache } from '../../leaderEpochCache.js';
+import { LeaderEpochCache } from '../../log/leaderEpochCache.js';
 import { FileHandleCache } from '../../../segments/fileHandleCache.js';
 import { IndexCache } from '../../../segments/indexCache.js';
 import { LogSegment, type ScanReport, type SegmentResources } from '../../../segments/logSegment.js';

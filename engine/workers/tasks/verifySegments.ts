@@ -1,7 +1,7 @@
 // Verification of a partition directory on a worker thread: the engine of `tidelog inspect verify`
 // (the whole directory) and of the broker's background check (its sealed segments only). Reads
 // only; the report comes back as plain data.
-import { verifyPartitionDir, type VerifyReport } from '../../verify/partitionVerifier.js';
+import { verifyPartitionDir, type VerifyReport } from '../../log/verification/partitionVerifier.js';
 
 export interface VerifySegmentsInput {
   /** A partition directory. */

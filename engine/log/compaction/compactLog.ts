@@ -1,5 +1,5 @@
 // Worker task `compactLog`: cleans one partition log's sealed segments (see
-// engine/compaction/logCleaner.ts for when and which). Phase one maps each key of the dirty range
+// engine/log/compaction/logCleaner.ts for when and which). Phase one maps each key of the dirty range
 // to its latest offset (compactKeyMap.ts); phase two rewrites each group of segments into one
 // `.cleaned` segment (compactRewrite.ts). The map stays in this thread: both phases run in one
 // task, so it is never copied between threads. The task only writes `.cleaned` files; the swap
@@ -8,7 +8,7 @@
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
-import { removeCleanedFiles } from '../../compaction/segmentSwap.js';
+import { removeCleanedFiles } from './segmentSwap.js';
 import { CorruptSegmentError, IoThrottle, type ReadBufferStats } from './compactBatches.js';
 import { buildKeyOffsetMap, type SegmentToRead } from './compactKeyMap.js';
 import { rewriteSegments, type RewriteStats, type RewrittenGroup, type SegmentToRewrite } from './compactRewrite.js';

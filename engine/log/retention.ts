@@ -20,8 +20,8 @@
 // timestamp is loaded once from its time index's last entry and the few batch headers after its
 // last offset index entry, which is a small read, so no worker thread is involved.
 import { stat } from 'node:fs/promises';
-import type { Clock } from './clock.js';
-import type { Logger } from './logger.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
 import type { PartitionLog, SealedSegmentFacts } from './partitionLog.js';
 
 /** Shortest and longest check interval accepted (the broker config is range-checked too). */

@@ -13,7 +13,7 @@
 // never interleave with a write.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { fsyncDirectory } from '../segments/checkpointFile.js';
+import { fsyncDirectory } from '../../segments/checkpointFile.js';
 import {
   ATTRIBUTE_LOG_APPEND_TIME,
   ATTRIBUTES_OFFSET,
@@ -34,20 +34,20 @@ import {
   RecordDecodeError,
   hex32,
   writeInt64FromNumber,
-} from '../segments/recordBatch.js';
-import { CorruptCompressionError, UnsupportedCompressionError } from '../segments/compression.js';
-import { VarintError } from '../segments/varint.js';
-import { CorruptBatchError, LogSegment, writeFileSynced, type BatchChainRules, type PendingBatch, type SegmentResources } from '../segments/logSegment.js';
-import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, RECORDS_VALIDATED_MARKER, parsePartitionDirName, parseSegmentFileName, segmentPath } from '../segments/segmentNames.js';
-import type { Clock } from './clock.js';
-import { InvalidRecordsError, InvalidStoredBatchError, LogClosedError, OffsetOutOfRangeError, StorageError } from './errors.js';
+} from '../../segments/recordBatch.js';
+import { CorruptCompressionError, UnsupportedCompressionError } from '../../segments/compression.js';
+import { VarintError } from '../../segments/varint.js';
+import { CorruptBatchError, LogSegment, writeFileSynced, type BatchChainRules, type PendingBatch, type SegmentResources } from '../../segments/logSegment.js';
+import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, RECORDS_VALIDATED_MARKER, parsePartitionDirName, parseSegmentFileName, segmentPath } from '../../segments/segmentNames.js';
+import type { Clock } from '../clock.js';
+import { InvalidRecordsError, InvalidStoredBatchError, LogClosedError, OffsetOutOfRangeError, StorageError } from '../errors.js';
 import { LeaderEpochCache } from './leaderEpochCache.js';
 import { ProducerStateManager, type ProducerBatch } from './producerState.js';
 import { hasContiguousOffsets, maxIndexEntries, type LogConfig } from './logConfig.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 import { recoverInterruptedSwaps } from './compaction/segmentSwap.js';
-import { recoverSegmentFile, type RecoverSegmentInput, type RecoverSegmentOutput } from './workers/tasks/recoverSegment.js';
-import type { WorkerPool } from './workers/workerPool.js';
+import { recoverSegmentFile, type RecoverSegmentInput, type RecoverSegmentOutput } from '../workers/tasks/recoverSegment.js';
+import type { WorkerPool } from '../workers/workerPool.js';
 import { AppendValidator, appendPolicyOf, decompressedBatchLimit, type AppendPolicy, type ValidatedBatch } from './appendValidation.js';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
@@ -1178,7 +1178,7 @@ export class PartitionLog {
   }
 
   /**
-   * Compaction's swap (engine/compaction/): replaces the consecutive sealed segments with these
+   * Compaction's swap (engine/log/compaction/): replaces the consecutive sealed segments with these
    * base offsets by one cleaned segment based at the first of them, on the writer queue so it never
    * interleaves with a roll, truncation or retention. `commit` makes the cleaned files the
    * committed swap; once the old files are renamed `.deleted` (reads in flight keep their handles

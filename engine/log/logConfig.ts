@@ -1,7 +1,7 @@
 // Per-log settings, named after Kafka's topic configs, with Kafka's defaults. Every value is
 // range-checked when a config is built, and the relations between them are checked too (an
 // index position is a u32, so a segment must stay under 2 GiB; a batch must fit in a segment).
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 
 export type FlushPolicy =
   /** fdatasync before acknowledging; concurrent appends share one fdatasync (group commit). */

@@ -13,7 +13,7 @@
 // lastOffsetDelta), so it can be rebuilt by scanning the log; snapshots (`<offset>.snapshot`,
 // msgpackr) taken at segment rolls bound how far back that scan must go.
 import { pack, unpack } from 'msgpackr';
-import type { BatchHeader } from '../segments/recordBatch.js';
+import type { BatchHeader } from '../../segments/recordBatch.js';
 
 /** Kafka keeps this many batches per producer for duplicate detection (max.in.flight 5). */
 export const PRODUCER_BATCHES_REMEMBERED = 5;

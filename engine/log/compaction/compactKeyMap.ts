@@ -5,8 +5,8 @@
 import { ATTRIBUTE_CONTROL, RECORDS_OFFSET, compressionOf, type BatchHeader } from '../../../segments/recordBatch.js';
 import { decompress } from '../../../segments/compression.js';
 import { segmentPath, LOG_SUFFIX } from '../../../segments/segmentNames.js';
-import { KeyOffsetMap, hashKey } from '../../compaction/keyOffsetMap.js';
-import { walkRecords } from '../../compaction/recordWalk.js';
+import { KeyOffsetMap, hashKey } from './keyOffsetMap.js';
+import { walkRecords } from './recordWalk.js';
 import { CorruptSegmentError, forEachBatchInFile, type ReadBufferStats } from './compactBatches.js';
 
 export interface SegmentToRead {

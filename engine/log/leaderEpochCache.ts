@@ -4,7 +4,7 @@
 // The log stamps each appended batch with the current epoch (bytes 12-15, outside the CRC), so
 // this cache is also what lets a read tell a rotted epoch field from a real one.
 import { join } from 'node:path';
-import { readCheckpoint, writeCheckpoint } from '../segments/checkpointFile.js';
+import { readCheckpoint, writeCheckpoint } from '../../segments/checkpointFile.js';
 
 export const LEADER_EPOCH_CHECKPOINT = 'leader-epoch-checkpoint';
 

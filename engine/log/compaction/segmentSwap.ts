@@ -17,9 +17,9 @@
 // crash at any step leaves either the old segments or the cleaned ones, never a mix of one group.
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDirectory } from '../../segments/checkpointFile.js';
-import { LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX, segmentFileName, segmentPath } from '../../segments/segmentNames.js';
-import type { Logger } from '../logger.js';
+import { fsyncDirectory } from '../../../segments/checkpointFile.js';
+import { LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX, segmentFileName, segmentPath } from '../../../segments/segmentNames.js';
+import type { Logger } from '../../logger.js';
 
 export const CLEANED_SUFFIX = '.cleaned';
 export const SWAP_SUFFIX = '.swap';

@@ -12,14 +12,13 @@
 // data untouched. A log that changed under a clean (retention deleted a segment) is skipped and
 // cleaned again next round.
 import { join } from 'node:path';
-import { readCheckpoint, writeCheckpoint } from '../../segments/checkpointFile.js';
-import type { Clock } from '../clock.js';
+import { readCheckpoint, writeCheckpoint } from '../../../segments/checkpointFile.js';
+import type { Clock } from '../../clock.js';
 import { maxIndexEntries } from '../logConfig.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../logger.js';
 import type { PartitionLog } from '../partitionLog.js';
-import type { TopicManager } from '../topicManager.js';
-import type { CompactLogStats } from '../workers/tasks/compactLog.js';
-import { WorkerPoolClosedError, WorkerTaskCancelledError, type WorkerPool } from '../workers/workerPool.js';
+import type { CompactLogStats } from './compactLog.js';
+import { WorkerPoolClosedError, WorkerTaskCancelledError, type WorkerPool } from '../../workers/workerPool.js';
 import { crashPoint } from './crashPoints.js';
 import { BYTES_PER_SLOT, MAX_LOAD_FACTOR, MIN_MAP_BYTES } from './keyOffsetMap.js';
 import { planCleaning, type CleaningPlan } from './cleaningPlan.js';
@@ -302,15 +301,4 @@ const MIN_STORED_RECORD_BYTES = 8;
 function mapBudgetFor(dirtyBytes: number, configuredBytes: number): number {
   const neededBytes = Math.ceil(dirtyBytes / MIN_STORED_RECORD_BYTES / MAX_LOAD_FACTOR) * BYTES_PER_SLOT;
   return Math.min(configuredBytes, Math.max(MIN_MAP_BYTES, neededBytes));
-}
-
-/** Every partition of every topic, with its topic's compaction settings (the broker's targets). */
-export function* cleanerTargets(topics: Pick<TopicManager, 'list' | 'partitionLog'>): Generator<CleanerTarget> {
-  for (const topic of topics.list()) {
-    const { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } = topic.settings.retention;
-    for (let partition = 0; partition < topic.partitions; partition++) {
-      const log = topic.settings.log.cleanupPolicy.includes('compact') ? topics.partitionLog(topic.name, partition) : undefined;
-      if (log !== undefined) yield { topic: topic.name, partition, log, settings: { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } };
-    }
-  }
 }

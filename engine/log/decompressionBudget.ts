@@ -3,7 +3,7 @@
 // reserves its output limit before it starts and gives it back when it ends; reservations beyond
 // the capacity wait in arrival order, and past a bounded number of waiters a request is refused
 // with a retriable error instead of queueing without end.
-import { ValidationBusyError } from './errors.js';
+import { ValidationBusyError } from '../errors.js';
 
 export interface DecompressionBudgetOptions {
   /** Bytes of decompressed output reserved at once, across every partition of the broker. */

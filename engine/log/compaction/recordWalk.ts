@@ -3,8 +3,8 @@
 // and whether its value is null. The cleaner copies retained records' raw bytes unchanged (their
 // deltas stay valid because a rewritten batch keeps its base offset and base timestamp), and the
 // produce path uses it to refuse keyless records on compacted topics.
-import { readVarint, readVarlong } from '../../segments/varint.js';
-import { RecordDecodeError } from '../../segments/recordBatch.js';
+import { readVarint, readVarlong } from '../../../segments/varint.js';
+import { RecordDecodeError } from '../../../segments/recordBatch.js';
 
 export interface RecordView {
   /** Raw record bytes [start, end) in the area, length prefix included. */

@@ -38,7 +38,7 @@ import {
   hex32,
   writeInt64FromNumber,
   type BatchHeader,
-} from '../segments/recordBatch.js';
+} from '../../segments/recordBatch.js';
 import {
   CompressionCodec,
   CorruptCompressionError,
@@ -48,12 +48,12 @@ import {
   compressionName,
   decompress,
   gzipErrorToCompressionError,
-} from '../segments/compression.js';
-import { RecordsWalk, checkRecordsArea, type AreaVerdict, type RecordsRules, type RecordsVerdict } from '../segments/recordsCheck.js';
+} from '../../segments/compression.js';
+import { RecordsWalk, checkRecordsArea, type AreaVerdict, type RecordsRules, type RecordsVerdict } from '../../segments/recordsCheck.js';
 import type { DecompressionBudget } from './decompressionBudget.js';
-import { InvalidRecordsError, ValidationBusyError } from './errors.js';
+import { InvalidRecordsError, ValidationBusyError } from '../errors.js';
 import type { LogConfig } from './logConfig.js';
-import { WorkerPoolError, type WorkerPool } from './workers/workerPool.js';
+import { WorkerPoolError, type WorkerPool } from '../workers/workerPool.js';
 
 const INT32_MAX = 0x7fffffff;
 const MIB = 1024 * 1024;

@@ -1,5 +1,5 @@
 // Compaction, phase two (in a worker): rewrites consecutive sealed segments into cleaned segments
-// `<B>.log.cleaned`, each replacing as many input segments as fit one segment.bytes of output (+ indexes and the swap manifest, see engine/compaction/segmentSwap.ts),
+// `<B>.log.cleaned`, each replacing as many input segments as fit one segment.bytes of output (+ indexes and the swap manifest, see engine/log/compaction/segmentSwap.ts),
 // keeping a record iff no later record of its key is in the map (or it lies past the map's end),
 // and dropping tombstones older than delete.retention.ms. Offsets and timestamps are kept: a
 // rewritten batch keeps its header (base offset, last offset delta, base timestamp, producer
@@ -27,9 +27,9 @@ import {
 import { UnsupportedCompressionError, compress, decompress } from '../../../segments/compression.js';
 import { remainingBuffers, writeFileSynced } from '../../../segments/logSegment.js';
 import { LOG_SUFFIX, segmentPath } from '../../../segments/segmentNames.js';
-import { hashKey, type KeyOffsetMap } from '../../compaction/keyOffsetMap.js';
-import { walkRecords } from '../../compaction/recordWalk.js';
-import { cleanedFiles, encodeManifest } from '../../compaction/segmentSwap.js';
+import { hashKey, type KeyOffsetMap } from './keyOffsetMap.js';
+import { walkRecords } from './recordWalk.js';
+import { cleanedFiles, encodeManifest } from './segmentSwap.js';
 import { CorruptSegmentError, forEachBatchInFile, type ReadBufferStats } from './compactBatches.js';
 import type { SegmentToRead } from './compactKeyMap.js';
 

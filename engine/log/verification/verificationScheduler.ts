@@ -1,6 +1,6 @@
 // The broker's background check of what is at rest: every `log.verify.interval.ms`, each
 // partition's sealed segments that were not verified since they were sealed are read back on a
-// worker thread (engine/verify/partitionVerifier.ts: framing, CRC-32C, offset chain, leader
+// worker thread (engine/log/verification/partitionVerifier.ts: framing, CRC-32C, offset chain, leader
 // epochs, .index and .timeindex), one partition at a time. Every problem found is an ERROR line
 // naming topic, partition, file, offset and position.
 //
@@ -11,11 +11,11 @@
 // missing file is not corruption. The event loop only lists segments and stats files; reading
 // and checking happen on the pool's threads.
 import { stat } from 'node:fs/promises';
-import type { Logger } from './logger.js';
-import type { PartitionLog } from './partitionLog.js';
-import { LOG_SUFFIX, segmentPath } from '../segments/segmentNames.js';
-import type { VerifyReport } from './verify/partitionVerifier.js';
-import { WorkerPoolBusyError, WorkerPoolClosedError, WorkerTaskCancelledError, type WorkerPool } from './workers/workerPool.js';
+import type { Logger } from '../../logger.js';
+import type { PartitionLog } from '../partitionLog.js';
+import { LOG_SUFFIX, segmentPath } from '../../../segments/segmentNames.js';
+import type { VerifyReport } from './partitionVerifier.js';
+import { WorkerPoolBusyError, WorkerPoolClosedError, WorkerTaskCancelledError, type WorkerPool } from '../../workers/workerPool.js';
 
 /** One task checks at most this many segments, so a first round over a large partition is split. */
 export const MAX_SEGMENTS_PER_VERIFY_TASK = 64;

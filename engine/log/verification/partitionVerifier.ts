@@ -31,8 +31,8 @@ import CRC32C from 'crc-32/crc32c.js';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LEADER_EPOCH_CHECKPOINT, LeaderEpochCache } from '../leaderEpochCache.js';
-import { MAX_STORED_BATCH_BYTES } from '../../segments/logSegment.js';
-import { OFFSET_INDEX_ENTRY_BYTES } from '../../segments/offsetIndex.js';
+import { MAX_STORED_BATCH_BYTES } from '../../../segments/logSegment.js';
+import { OFFSET_INDEX_ENTRY_BYTES } from '../../../segments/offsetIndex.js';
 import {
   ATTRIBUTES_OFFSET,
   BATCH_HEADER_BYTES,
@@ -47,11 +47,11 @@ import {
   readInt64AsNumber,
   type BatchHeader,
   type BatchProblem,
-} from '../../segments/recordBatch.js';
-import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, parseSegmentFileName } from '../../segments/segmentNames.js';
-import { MAX_DECOMPRESSED_BYTES } from '../../segments/compression.js';
-import { checkRecordsArea } from '../../segments/recordsCheck.js';
-import { TIME_INDEX_ENTRY_BYTES } from '../../segments/timeIndex.js';
+} from '../../../segments/recordBatch.js';
+import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, parseSegmentFileName } from '../../../segments/segmentNames.js';
+import { MAX_DECOMPRESSED_BYTES } from '../../../segments/compression.js';
+import { checkRecordsArea } from '../../../segments/recordsCheck.js';
+import { TIME_INDEX_ENTRY_BYTES } from '../../../segments/timeIndex.js';
 
 /** Default read window: one read covers many batches; larger batches are streamed through it. */
 export const DEFAULT_READ_CHUNK_BYTES = 8 * 1024 * 1024;

@@ -10,17 +10,17 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDirectory, readCheckpoint, writeCheckpoint } from '../segments/checkpointFile.js';
+import { fsyncDirectory, readCheckpoint, writeCheckpoint } from '../../segments/checkpointFile.js';
 import { lockDirectory } from './directoryLock.js';
-import { FileHandleCache } from '../segments/fileHandleCache.js';
-import { IndexCache } from '../segments/indexCache.js';
-import type { SegmentResources } from '../segments/logSegment.js';
-import { parsePartitionDirName } from '../segments/segmentNames.js';
-import { systemClock, type Clock } from './clock.js';
+import { FileHandleCache } from '../../segments/fileHandleCache.js';
+import { IndexCache } from '../../segments/indexCache.js';
+import type { SegmentResources } from '../../segments/logSegment.js';
+import { parsePartitionDirName } from '../../segments/segmentNames.js';
+import { systemClock, type Clock } from '../clock.js';
 import { resolveLogConfig, type LogConfig } from './logConfig.js';
-import { streamLogger, type Logger } from './logger.js';
+import { streamLogger, type Logger } from '../logger.js';
 import { PartitionLog } from './partitionLog.js';
-import type { WorkerPool } from './workers/workerPool.js';
+import type { WorkerPool } from '../workers/workerPool.js';
 import type { AppendValidator } from './appendValidation.js';
 
 export const CLEAN_SHUTDOWN_FILE = 'clean-shutdown';
