@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type * as KafkaJs from 'kafkajs';
-import { createConsumer } from '../client/consumer.js';
+import { createConsumer } from '../client/consumer/consumer.js';
 import { createProducer } from '../client/producer.js';
 import { RecordCursor } from '../client/recordDecoder.js';
 import { median } from './benchStats.js';

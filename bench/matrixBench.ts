@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type * as KafkaJs from 'kafkajs';
 import { createAdmin, type Admin } from '../client/admin.js';
-import { createConsumer } from '../client/consumer.js';
+import { createConsumer } from '../client/consumer/consumer.js';
 import { createProducer } from '../client/producer.js';
 import { RecordCursor } from '../client/recordDecoder.js';
 import { clockTicks, loadAverages, machineFacts, processCpuSeconds, statusKb } from './benchStats.js';

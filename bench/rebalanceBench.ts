@@ -9,7 +9,7 @@
 //                      until all three joined one new generation covering every partition, and
 //                      each has consumed a record in it
 //
-// The same join, measured with members of the bundled consumer (client/consumer.ts subscribe()),
+// The same join, measured with members of the bundled consumer (client/consumer/consumer.ts subscribe()),
 // once with the eager protocol (assignors ['range']) and once with incremental cooperative
 // rebalancing (['cooperative-sticky'], KIP-429), on the same topic in the same run, alternating
 // repetition by repetition so machine noise hits both:
@@ -48,7 +48,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type * as KafkaJs from 'kafkajs';
 import type { AssignorName, RebalanceProtocol } from '../client/assignors.js';
-import { createConsumer, type Consumer } from '../client/consumer.js';
+import { createConsumer, type Consumer } from '../client/consumer/consumer.js';
 import { median } from './benchStats.js';
 import { loadKafkaJs } from './kafkajsBaseline.js';
 

@@ -14,6 +14,7 @@ import { Broker } from '../engine/broker.js';
 import { defaultBrokerConfig } from '../engine/brokerConfig.js';
 import { silentLogger } from '../engine/logger.js';
 import { MemoryMetadataStore } from '../engine/metadataStore.js';
+import { ApiKey } from '../protocol/generated/apiSchemas.js';
 import { encodeProduceRequest } from '../protocol/generated/produceRequest.js';
 import { decodeProduceResponse } from '../protocol/generated/produceResponse.js';
 import { readResponseHeader, responseHeaderVersion, writeRequestHeader } from '../protocol/headers.js';
@@ -93,7 +94,7 @@ function validBatch(): Buffer {
 
 function produceFrame(topic: string, batch: Buffer, correlationId: number): Buffer {
   const writer = new ByteWriter();
-  writeRequestHeader(writer, { apiKey: 0, apiVersion: PRODUCE_VERSION, correlationId, clientId: 'tidelog-bench-stall' });
+  writeRequestHeader(writer, { apiKey: ApiKey.Produce, apiVersion: PRODUCE_VERSION, correlationId, clientId: 'tidelog-bench-stall' });
   encodeProduceRequest(writer, PRODUCE_VERSION, { transactionalId: null, acks: 1, timeoutMs: 30_000, topicData: [{ name: topic, partitionData: [{ index: 0, records: batch }] }] });
   return writer.toBuffer();
 }
@@ -119,7 +120,7 @@ async function runPhase(broker: Broker, phase: PhaseResult['phase'], batches: re
       try {
         const reader = new ByteReader(Buffer.concat(response.chunks));
         reader.readInt32();
-        readResponseHeader(reader, responseHeaderVersion(0, PRODUCE_VERSION));
+        readResponseHeader(reader, responseHeaderVersion(ApiKey.Produce, PRODUCE_VERSION));
         const code = String(decodeProduceResponse(reader, PRODUCE_VERSION).responses[0]?.partitionResponses[0]?.errorCode ?? 'missing');
         answers[code] = (answers[code] ?? 0) + 1;
       } finally {

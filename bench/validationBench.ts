@@ -57,7 +57,8 @@ import { MemoryMetadataStore } from '../engine/metadataStore.js';
 import type { PartitionLog } from '../engine/log/partitionLog.js';
 import { WorkerPool } from '../engine/workers/workerPool.js';
 import { ErrorCode, errorCodeName } from '../protocol/errors.js';
-import { PRODUCE_REQUEST_SCHEMA, encodeProduceRequest } from '../protocol/generated/produceRequest.js';
+import { ApiKey } from '../protocol/generated/apiSchemas.js';
+import { encodeProduceRequest } from '../protocol/generated/produceRequest.js';
 import { decodeProduceResponse } from '../protocol/generated/produceResponse.js';
 import { readResponseHeader, responseHeaderVersion, writeRequestHeader } from '../protocol/headers.js';
 import { ByteReader, ByteWriter } from '../protocol/wire.js';
@@ -105,7 +106,6 @@ const VALUE_WORDS = [
 
 // The produce level's requests: the version kafkajs 2.2.4 sends, acks=1 (answered once the leader
 // appended), one topic of one partition.
-const PRODUCE_API_KEY = PRODUCE_REQUEST_SCHEMA.apiKey;
 const PRODUCE_VERSION = 7;
 const PRODUCE_ACKS_LEADER = 1;
 const PRODUCE_TIMEOUT_MS = 30_000;
@@ -653,7 +653,7 @@ function produceTarget(broker: Broker, side: Side, topic: string, built: BuiltBa
         check: () => checkProduceResponses(`${topic} on the broker ${side} validation`, topic, kept),
       };
     },
-    verify: () => expectLogHolds(`${topic} on the broker ${side} validation`, broker.topics.partitionLog(topic, PRODUCE_PARTITION), batchesGiven, built.recordsPerBatch),
+    verify: () => expectLogHolds(`${topic} on the broker ${side} validation`, broker.topics.partition(topic, PRODUCE_PARTITION)?.log, batchesGiven, built.recordsPerBatch),
     async close() {
       if (broker.topics.get(topic) !== undefined) await broker.topics.delete(topic);
     },
@@ -663,7 +663,7 @@ function produceTarget(broker: Broker, side: Side, topic: string, built: BuiltBa
 /** A Produce request frame (header and body, no size prefix) carrying `batch` to partition 0 of `topic`; a copy of the batch of its own. */
 function produceFrame(topic: string, batch: Buffer, correlationId: number): Buffer {
   const writer = new ByteWriter();
-  writeRequestHeader(writer, { apiKey: PRODUCE_API_KEY, apiVersion: PRODUCE_VERSION, correlationId, clientId: BENCH_CLIENT_ID });
+  writeRequestHeader(writer, { apiKey: ApiKey.Produce, apiVersion: PRODUCE_VERSION, correlationId, clientId: BENCH_CLIENT_ID });
   encodeProduceRequest(writer, PRODUCE_VERSION, {
     transactionalId: null,
     acks: PRODUCE_ACKS_LEADER,
@@ -708,7 +708,7 @@ function produceResponseProblem(topic: string, correlationId: number, frame: Buf
   const reader = new ByteReader(frame);
   const size = reader.readInt32();
   if (size !== frame.length - 4) return `size prefix ${size} for a ${frame.length}-byte frame`;
-  const answeredId = readResponseHeader(reader, responseHeaderVersion(PRODUCE_API_KEY, PRODUCE_VERSION));
+  const answeredId = readResponseHeader(reader, responseHeaderVersion(ApiKey.Produce, PRODUCE_VERSION));
   if (answeredId !== correlationId) return `answered as correlation id ${answeredId}`;
   const body = decodeProduceResponse(reader, PRODUCE_VERSION);
   const partition = body.responses.length === 1 && body.responses[0]!.name === topic ? body.responses[0]!.partitionResponses[0] : undefined;

@@ -13,9 +13,10 @@ import { brokerConfigFromProperties, defaultBrokerConfig, parseProperties, type 
 import { ConfigError } from '../engine/errors.js';
 import { streamLogger, type Logger } from '../engine/logger.js';
 import { EXIT_FAILURE, EXIT_USAGE, type CommandOutcome } from './plumbing.js';
+import { INT32_MAX } from '../common/limits.js';
 
 const MAX_TCP_PORT = 65_535;
-const MAX_NODE_ID = 2_147_483_647;
+const MAX_NODE_ID = INT32_MAX;
 /** A --config-file larger than this is not a properties file. */
 const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 

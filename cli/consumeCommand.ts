@@ -21,6 +21,7 @@ import { KafkaConnectionError, KafkaRequestTimeoutError, createAdmin, createCons
 import { CliUsageError, bootstrapServers, checkTimeout, integerFlag, messageOf, runHandler, withConnectionOptions, writeOut, type CommandOutcome, type ConnectionArguments } from './plumbing.js';
 import { ProgressLine } from './progress.js';
 import { formatRecord, type RecordFormat as Format } from './recordFormat.js';
+import { INT32_MAX, MAX_TIMER_DELAY_MS } from '../common/limits.js';
 
 /** Output gathered before one write to stdout. */
 const OUTPUT_CHUNK_CHARS = 64 * 1024;
@@ -63,9 +64,9 @@ async function consume(args: ConsumeArguments): Promise<void> {
   const timeoutMs = checkTimeout(args['timeout-ms']);
   const offset = integerFlag('offset', args.offset, 0);
   const timestamp = integerFlag('timestamp', args.timestamp, 0);
-  const partition = integerFlag('partition', args.partition, 0, 0x7fffffff);
+  const partition = integerFlag('partition', args.partition, 0, INT32_MAX);
   const maxMessages = integerFlag('max-messages', args['max-messages'], 1);
-  const idleTimeoutMs = integerFlag('idle-timeout-ms', args['idle-timeout-ms'], 1, 0x7fffffff);
+  const idleTimeoutMs = integerFlag('idle-timeout-ms', args['idle-timeout-ms'], 1, MAX_TIMER_DELAY_MS);
   if (args.format !== 'value' && args.format !== 'json' && args.format !== 'kcat-like') throw new CliUsageError(`--format must be value, json or kcat-like, got ${JSON.stringify(args.format)}`);
   const format: Format = args.format;
   if (args.group !== undefined && args.group.length === 0) throw new CliUsageError('--group must not be empty');

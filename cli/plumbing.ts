@@ -3,13 +3,13 @@
 // Commands import from here and never from one another; main.ts imports the commands.
 import type { Argv } from 'yargs';
 import type { Acks } from '../client/index.js';
+import { MAX_REQUEST_TIMEOUT_MS } from '../common/limits.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 export const DEFAULT_BOOTSTRAP_SERVER = '127.0.0.1:9092';
 export const DEFAULT_TIMEOUT_MS = 30_000;
-const MAX_TIMEOUT_MS = 0x7fffffff;
 
 /** A command's way to say how it ended without calling process.exit (which would cut stdout short). */
 export interface CommandOutcome {
@@ -46,7 +46,7 @@ export function bootstrapServers(value: string): string[] {
 }
 
 export function checkTimeout(value: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT_MS) throw new CliUsageError(`--timeout-ms must be a positive integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_REQUEST_TIMEOUT_MS) throw new CliUsageError(`--timeout-ms must be a positive integer, got ${String(value)}`);
   return value;
 }
 

@@ -20,6 +20,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { createProducer, type Producer, type ProducerRecord } from '../client/index.js';
 import { CliUsageError, EXIT_FAILURE, bootstrapServers, checkTimeout, messageOf, parseAcks, parsePairs, runHandler, withConnectionOptions, type CommandOutcome, type ConnectionArguments } from './plumbing.js';
 import { ProgressLine } from './progress.js';
+import { INT32_MAX } from '../common/limits.js';
 
 /** Records per send() call. */
 const CHUNK_RECORDS = 512;
@@ -75,7 +76,7 @@ export function parseJsonLine(line: string, lineNumber: number): ProducerRecord 
   }
   const partition = object['partition'];
   if (partition !== undefined && partition !== null) {
-    if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 0 || partition > 0x7fffffff) throw new MalformedLineError(lineNumber, '"partition" must be a non-negative integer');
+    if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 0 || partition > INT32_MAX) throw new MalformedLineError(lineNumber, '"partition" must be a non-negative integer');
     record.partition = partition;
   }
   return record;

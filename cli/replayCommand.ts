@@ -21,6 +21,7 @@ import { createProducer, replay, type ConsumerRecord, type Producer, type Produc
 import { CliUsageError, bootstrapServers, checkTimeout, integerFlag, parseAcks, runHandler, withConnectionOptions, writeOut, type CommandOutcome, type ConnectionArguments } from './plumbing.js';
 import { ProgressLine } from './progress.js';
 import { formatRecord, type RecordFormat as Format } from './recordFormat.js';
+import { INT32_MAX } from '../common/limits.js';
 
 /** Records per send() when re-publishing; sends are awaited in order, so order is kept. */
 const REPUBLISH_CHUNK_RECORDS = 512;
@@ -79,7 +80,7 @@ function replayOptions(args: ReplayArguments, signal: AbortSignal): ReplayOption
   const fromTimestamp = integerFlag('from-timestamp', args['from-timestamp'], 0);
   const toOffset = integerFlag('to-offset', args['to-offset'], 0);
   const toTimestamp = integerFlag('to-timestamp', args['to-timestamp'], 0);
-  const partition = integerFlag('partition', args.partition, 0, 0x7fffffff);
+  const partition = integerFlag('partition', args.partition, 0, INT32_MAX);
   if (fromOffset === undefined && fromTimestamp === undefined) throw new CliUsageError('give --from-offset N or --from-timestamp T');
   if (fromOffset !== undefined && toOffset !== undefined && toOffset < fromOffset) throw new CliUsageError(`--to-offset ${toOffset} is below --from-offset ${fromOffset}`);
   if (fromTimestamp !== undefined && toTimestamp !== undefined && toTimestamp <= fromTimestamp) throw new CliUsageError(`--to-timestamp ${toTimestamp} must be after --from-timestamp ${fromTimestamp}`);

@@ -46,27 +46,15 @@ import {
   type MetadataResponse,
   type MetadataResponseTopic,
 } from '../protocol/generated/index.js';
+import { INT32_MAX, MAX_REQUEST_TIMEOUT_MS } from '../common/limits.js';
+import { ApiKey } from '../protocol/generated/apiSchemas.js';
 import { ByteReader } from '../protocol/wire.js';
 import { parseBrokerAddress } from './cluster.js';
 import { BrokerConnection, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type BodyDecoder, type BodyEncoder } from './connection.js';
 import { KafkaClientError, KafkaClosedError, KafkaConfigError, KafkaConnectionError, KafkaProtocolError, KafkaRequestTimeoutError } from './errors.js';
 
-export const AdminApiKey = {
-  ListOffsets: 2,
-  Metadata: 3,
-  OffsetCommit: 8,
-  OffsetFetch: 9,
-  FindCoordinator: 10,
-  DescribeGroups: 15,
-  ListGroups: 16,
-  CreateTopics: 19,
-  DeleteTopics: 20,
-  DeleteRecords: 21,
-  DescribeConfigs: 32,
-  CreatePartitions: 37,
-  DeleteGroups: 42,
-  IncrementalAlterConfigs: 44,
-} as const;
+/** The admin client's API keys: the generated table, under the name it has always been exported by. */
+export const AdminApiKey = ApiKey;
 
 const RESOURCE_TOPIC = 2;
 const CONFIG_SET = 0;
@@ -75,7 +63,6 @@ const LATEST_TIMESTAMP = -1n;
 const EARLIEST_TIMESTAMP = -2n;
 const RETRY_BACKOFF_MS = 50;
 const RETRY_BACKOFF_MAX_MS = 1_000;
-const MAX_TIMEOUT_MS = 0x7fffffff;
 /** Codes worth another try after a backoff (the coordinator or a leader moved or is loading). */
 const RETRIED_CODES: ReadonlySet<number> = new Set([
   ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
@@ -266,7 +253,7 @@ export class Admin {
     this.bootstrap = options.bootstrapServers.map(parseBrokerAddress);
     this.clientId = options.clientId ?? 'tidelog-admin';
     const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMEOUT_MS) throw new KafkaConfigError(`requestTimeoutMs must be an integer in [1, ${MAX_TIMEOUT_MS}], got ${String(timeout)}`);
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_REQUEST_TIMEOUT_MS) throw new KafkaConfigError(`requestTimeoutMs must be an integer in [1, ${MAX_REQUEST_TIMEOUT_MS}], got ${String(timeout)}`);
     this.requestTimeoutMs = timeout;
   }
 
@@ -282,7 +269,7 @@ export class Admin {
         checkTopicName(entry?.topic);
         if (names.has(entry.topic)) throw new KafkaConfigError(`topic ${entry.topic} is given twice`);
         names.add(entry.topic);
-        if (entry.partitions !== undefined) checkInteger('partitions', entry.partitions, 1, MAX_TIMEOUT_MS);
+        if (entry.partitions !== undefined) checkInteger('partitions', entry.partitions, 1, INT32_MAX);
         if (entry.replicationFactor !== undefined) checkInteger('replicationFactor', entry.replicationFactor, 1, 32767);
       }
       const request = {
@@ -298,11 +285,11 @@ export class Admin {
       };
       if (request.validateOnly) {
         const connection = await this.controller(deadline);
-        if (connection.versionOf(AdminApiKey.CreateTopics) < 1) throw new KafkaConfigError(`broker ${connection.address} does not support validateOnly (CreateTopics v1+)`);
+        if (connection.versionOf(ApiKey.CreateTopics) < 1) throw new KafkaConfigError(`broker ${connection.address} does not support validateOnly (CreateTopics v1+)`);
       }
       const response = await this.retrying(deadline, async () => {
         const connection = await this.controller(deadline);
-        return this.send(connection, AdminApiKey.CreateTopics, deadline, (w, v) => encodeCreateTopicsRequest(w, v, request), decodeCreateTopicsResponse);
+        return this.send(connection, ApiKey.CreateTopics, deadline, (w, v) => encodeCreateTopicsRequest(w, v, request), decodeCreateTopicsResponse);
       });
       for (const result of response.topics) {
         if (result.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(result.errorCode, `createTopics: topic ${result.name}`, result.errorMessage ?? null);
@@ -320,7 +307,7 @@ export class Admin {
         const connection = await this.controller(deadline);
         return this.send(
           connection,
-          AdminApiKey.DeleteTopics,
+          ApiKey.DeleteTopics,
           deadline,
           (w, v) => encodeDeleteTopicsRequest(w, v, v >= 6 ? { topics: names.map((name) => ({ name, topicId: '00000000-0000-0000-0000-000000000000' })), timeoutMs: deadline.remainingMs } : { topicNames: [...names], timeoutMs: deadline.remainingMs }),
           decodeDeleteTopicsResponse,
@@ -368,12 +355,12 @@ export class Admin {
   createPartitions(topic: string, total: number): Promise<void> {
     return this.run('createPartitions', async (deadline) => {
       checkTopicName(topic);
-      checkInteger('total', total, 1, MAX_TIMEOUT_MS);
+      checkInteger('total', total, 1, INT32_MAX);
       const response = await this.retrying(deadline, async () => {
         const connection = await this.controller(deadline);
         return this.send(
           connection,
-          AdminApiKey.CreatePartitions,
+          ApiKey.CreatePartitions,
           deadline,
           (w, v) => encodeCreatePartitionsRequest(w, v, { topics: [{ name: topic, count: total, assignments: null }], timeoutMs: deadline.remainingMs, validateOnly: false }),
           decodeCreatePartitionsResponse,
@@ -410,7 +397,7 @@ export class Admin {
         const connection = await this.anyConnection(deadline);
         return this.send(
           connection,
-          AdminApiKey.IncrementalAlterConfigs,
+          ApiKey.IncrementalAlterConfigs,
           deadline,
           (w, v) => encodeIncrementalAlterConfigsRequest(w, v, { resources: [{ resourceType: RESOURCE_TOPIC, resourceName: topic, configs }], validateOnly: false }),
           decodeIncrementalAlterConfigsResponse,
@@ -441,7 +428,7 @@ export class Admin {
       checkTopicName(topic);
       const entries = Object.entries(before).map(([key, value]) => {
         const partition = Number(key);
-        checkInteger('partition', partition, 0, MAX_TIMEOUT_MS);
+        checkInteger('partition', partition, 0, INT32_MAX);
         const offset = BigInt(value);
         if (offset < -1n) throw new KafkaConfigError(`offset of partition ${partition} must be >= -1, got ${offset}`);
         return { partitionIndex: partition, offset };
@@ -453,7 +440,7 @@ export class Admin {
         await Promise.all([...byLeader].map(async ([nodeId, partitions]) => {
           const connection = await this.connectionToNode(nodeId, deadline);
           const request = { topics: [{ name: topic, partitions: entries.filter((e) => partitions.includes(e.partitionIndex)) }], timeoutMs: deadline.remainingMs };
-          const response = await this.send(connection, AdminApiKey.DeleteRecords, deadline, (w, v) => encodeDeleteRecordsRequest(w, v, request), decodeDeleteRecordsResponse);
+          const response = await this.send(connection, ApiKey.DeleteRecords, deadline, (w, v) => encodeDeleteRecordsRequest(w, v, request), decodeDeleteRecordsResponse);
           for (const t of response.topics) {
             for (const p of t.partitions) {
               if (p.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(p.errorCode, `deleteRecords: ${topic}-${p.partitionIndex}`);
@@ -477,7 +464,7 @@ export class Admin {
       await Promise.all(metadata.brokers.map(async (broker) => {
         const response = await this.retrying(deadline, async () => {
           const connection = await this.connectionTo({ host: broker.host, port: broker.port }, deadline);
-          return this.send(connection, AdminApiKey.ListGroups, deadline, (w, v) => encodeListGroupsRequest(w, v, {}), decodeListGroupsResponse);
+          return this.send(connection, ApiKey.ListGroups, deadline, (w, v) => encodeListGroupsRequest(w, v, {}), decodeListGroupsResponse);
         });
         if (response.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(response.errorCode, `listGroups at ${broker.host}:${broker.port}`);
         for (const g of response.groups) groups.set(g.groupId, { groupId: g.groupId, protocolType: g.protocolType, state: g.groupState ?? '' });
@@ -495,7 +482,7 @@ export class Admin {
     return this.run('describeGroup', async (deadline) => {
       checkGroupId(groupId);
       const described = await this.onCoordinator(groupId, deadline, (connection) =>
-        this.send(connection, AdminApiKey.DescribeGroups, deadline, (w, v) => encodeDescribeGroupsRequest(w, v, { groups: [groupId] }), decodeDescribeGroupsResponse).then((response) => {
+        this.send(connection, ApiKey.DescribeGroups, deadline, (w, v) => encodeDescribeGroupsRequest(w, v, { groups: [groupId] }), decodeDescribeGroupsResponse).then((response) => {
           const group = response.groups.find((g) => g.groupId === groupId);
           if (group === undefined) throw new KafkaProtocolError(ErrorCode.UNKNOWN_SERVER_ERROR, `describeGroup: the answer lacks group ${groupId}`);
           if (group.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(group.errorCode, `describeGroup: group ${groupId}`);
@@ -580,7 +567,7 @@ export class Admin {
         topics: [{ name: topic, partitions: results.map((r) => ({ partitionIndex: r.partition, committedOffset: r.newOffset, committedLeaderEpoch: -1, commitTimestamp: -1n, committedMetadata: '' })) }],
       };
       const response = await this.onCoordinator(groupId, deadline, (connection) =>
-        this.send(connection, AdminApiKey.OffsetCommit, deadline, (w, v) => encodeOffsetCommitRequest(w, v, request), decodeOffsetCommitResponse).then((answer) => {
+        this.send(connection, ApiKey.OffsetCommit, deadline, (w, v) => encodeOffsetCommitRequest(w, v, request), decodeOffsetCommitResponse).then((answer) => {
           const first = answer.topics.flatMap((t) => t.partitions).find((p) => p.errorCode !== ErrorCode.NONE);
           if (first !== undefined && RETRIED_CODES.has(first.errorCode)) throw new KafkaProtocolError(first.errorCode, `resetGroupOffsets: group ${groupId}`);
           return answer;
@@ -606,7 +593,7 @@ export class Admin {
       for (const id of groupIds) checkGroupId(id);
       for (const groupId of groupIds) {
         const response = await this.onCoordinator(groupId, deadline, (connection) =>
-          this.send(connection, AdminApiKey.DeleteGroups, deadline, (w, v) => encodeDeleteGroupsRequest(w, v, { groupsNames: [groupId] }), decodeDeleteGroupsResponse).then((answer) => {
+          this.send(connection, ApiKey.DeleteGroups, deadline, (w, v) => encodeDeleteGroupsRequest(w, v, { groupsNames: [groupId] }), decodeDeleteGroupsResponse).then((answer) => {
             const retried = answer.results.find((r) => RETRIED_CODES.has(r.errorCode));
             if (retried !== undefined) throw new KafkaProtocolError(retried.errorCode, `deleteGroups: group ${groupId}`);
             return answer;
@@ -729,7 +716,7 @@ export class Admin {
       const connection = await this.anyConnection(deadline);
       const response = await this.send(
         connection,
-        AdminApiKey.Metadata,
+        ApiKey.Metadata,
         deadline,
         (w, v) => encodeMetadataRequest(w, v, { topics: topics === null ? null : topics.map((name) => ({ name })), allowAutoTopicCreation: false }),
         decodeMetadataResponse,
@@ -785,11 +772,11 @@ export class Admin {
       await Promise.all([...byLeader].map(async ([nodeId, partitions]) => {
         const connection = await this.connectionToNode(nodeId, deadline);
         const request = { replicaId: -1, isolationLevel: 0, topics: [{ name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp, currentLeaderEpoch: -1, maxNumOffsets: 1 })) }] };
-        const response = await this.send(connection, AdminApiKey.ListOffsets, deadline, (w, v) => encodeListOffsetsRequest(w, v, request), decodeListOffsetsResponse);
+        const response = await this.send(connection, ApiKey.ListOffsets, deadline, (w, v) => encodeListOffsetsRequest(w, v, request), decodeListOffsetsResponse);
         for (const t of response.topics) {
           for (const p of t.partitions) {
             if (p.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(p.errorCode, `listOffsets: ${topic}-${p.partitionIndex}`);
-            const offset = p.offset !== undefined && connection.versionOf(AdminApiKey.ListOffsets) >= 1 ? p.offset : p.oldStyleOffsets?.[0] ?? -1n;
+            const offset = p.offset !== undefined && connection.versionOf(ApiKey.ListOffsets) >= 1 ? p.offset : p.oldStyleOffsets?.[0] ?? -1n;
             out.set(p.partitionIndex, { offset, timestamp: Number(p.timestamp ?? -1n) });
           }
         }
@@ -802,10 +789,10 @@ export class Admin {
     let version = 0;
     const response = await this.retrying(deadline, async () => {
       const connection = await this.anyConnection(deadline);
-      version = connection.versionOf(AdminApiKey.DescribeConfigs);
+      version = connection.versionOf(ApiKey.DescribeConfigs);
       return this.send(
         connection,
-        AdminApiKey.DescribeConfigs,
+        ApiKey.DescribeConfigs,
         deadline,
         (w, v) => encodeDescribeConfigsRequest(w, v, { resources: topics.map((name) => ({ resourceType: RESOURCE_TOPIC, resourceName: name, configurationKeys: null })), includeSynonyms: false, includeDocumentation: false }),
         decodeDescribeConfigsResponse,
@@ -842,7 +829,7 @@ export class Admin {
     const connection = await this.anyConnection(deadline);
     const response = await this.send(
       connection,
-      AdminApiKey.FindCoordinator,
+      ApiKey.FindCoordinator,
       deadline,
       (w, v) => encodeFindCoordinatorRequest(w, v, v >= 4 ? { keyType: 0, coordinatorKeys: [groupId] } : { key: groupId, keyType: 0 }),
       decodeFindCoordinatorResponse,
@@ -859,7 +846,7 @@ export class Admin {
     return this.onCoordinator(groupId, deadline, async (connection) => {
       const response = await this.send(
         connection,
-        AdminApiKey.OffsetFetch,
+        ApiKey.OffsetFetch,
         deadline,
         (w, v) => encodeOffsetFetchRequest(w, v, v >= 8 ? { groups: [{ groupId, topics: null }], requireStable: false } : { groupId, topics: null, requireStable: false }),
         decodeOffsetFetchResponse,
@@ -881,7 +868,7 @@ export class Admin {
 
   private groupState(groupId: string, deadline: Deadline): Promise<string> {
     return this.onCoordinator(groupId, deadline, async (connection) => {
-      const response = await this.send(connection, AdminApiKey.DescribeGroups, deadline, (w, v) => encodeDescribeGroupsRequest(w, v, { groups: [groupId] }), decodeDescribeGroupsResponse);
+      const response = await this.send(connection, ApiKey.DescribeGroups, deadline, (w, v) => encodeDescribeGroupsRequest(w, v, { groups: [groupId] }), decodeDescribeGroupsResponse);
       return response.groups[0]?.groupState ?? 'unknown';
     });
   }

@@ -24,7 +24,7 @@ const CONSUMER_PROTOCOL_WRITE_VERSION = 0;
 /** The version a cooperative member writes: v2 adds owned partitions (v1) and their generation. */
 const CONSUMER_PROTOCOL_OWNERSHIP_VERSION = 2;
 
-// Defined in types.ts (stickyAssignor.ts, groupMembership.ts and consumer.ts share them); still
+// Defined in types.ts (stickyAssignor.ts, groupMembership.ts and consumer/ share them); still
 // importable from here.
 export type { Assignor, AssignorName, GroupAssignment, MemberSubscription, RebalanceProtocol } from './types.js';
 

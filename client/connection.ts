@@ -18,22 +18,16 @@
 import { connect, type Socket } from 'node:net';
 import { ErrorCode } from '../protocol/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_SIZE_BYTES, beginFrame, endFrame } from '../protocol/frame.js';
-import { apiSchema } from '../protocol/generated/apiSchemas.js';
+import { ApiKey, apiSchema } from '../protocol/generated/apiSchemas.js';
 import { encodeApiVersionsRequest } from '../protocol/generated/apiVersionsRequest.js';
 import { decodeApiVersionsResponse, type ApiVersionsResponse } from '../protocol/generated/apiVersionsResponse.js';
 import { readResponseHeader, responseHeaderVersion, writeRequestHeader } from '../protocol/headers.js';
 import { ByteReader, ByteWriter } from '../protocol/wire.js';
 import { KafkaClosedError, KafkaConfigError, KafkaConnectionError, KafkaProtocolError, KafkaRequestTimeoutError, KafkaUnsupportedApiError } from './errors.js';
+import { INT32_MAX, MAX_TIMER_DELAY_MS } from '../common/limits.js';
 
-export const ApiKey = {
-  Produce: 0,
-  Fetch: 1,
-  ListOffsets: 2,
-  Metadata: 3,
-  ApiVersions: 18,
-  CreateTopics: 19,
-  InitProducerId: 22,
-} as const;
+/** API names to keys (the generated table), re-exported for the client's callers. */
+export { ApiKey };
 
 /** Lowest version the client will use, where older ones lack something we rely on. */
 export const CLIENT_MIN_VERSIONS: Readonly<Record<number, number>> = {
@@ -284,7 +278,7 @@ export class BrokerConnection {
   private send<T>(apiKey: number, apiVersion: number, encode: BodyEncoder, decode: BodyDecoder<T>, options: RequestOptions): Promise<T> {
     if (this.failure !== null) return Promise.reject(this.failure);
     const correlationId = this.nextCorrelationId;
-    this.nextCorrelationId = correlationId === 0x7fffffff ? 1 : correlationId + 1;
+    this.nextCorrelationId = correlationId === INT32_MAX ? 1 : correlationId + 1;
     let writer = this.writers.pop() ?? new ByteWriter();
     let chunks: Buffer[];
     try {
@@ -403,7 +397,7 @@ export class FrameAssembler {
   private consumed = 0;
 
   constructor(readonly maxFrameBytes: number) {
-    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > 0x7fffffff) {
+    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > INT32_MAX) {
       throw new KafkaConfigError(`maxFrameBytes must be an integer in [1, 2^31), got ${maxFrameBytes}`);
     }
   }
@@ -479,7 +473,7 @@ function validateOptions(options: ConnectionOptions): void {
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new KafkaConfigError(`port must be an integer in [1, 65535], got ${options.port}`);
   for (const name of ['connectTimeoutMs', 'requestTimeoutMs'] as const) {
     const value = options[name];
-    if (value !== undefined && (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1)) throw new KafkaConfigError(`${name} must be an integer in [1, 2^31), got ${value}`);
+    if (value !== undefined && (!Number.isInteger(value) || value < 1 || value > MAX_TIMER_DELAY_MS)) throw new KafkaConfigError(`${name} must be an integer in [1, ${MAX_TIMER_DELAY_MS}], got ${value}`);
   }
   const maxInFlight = options.maxInFlightRequests;
   if (maxInFlight !== undefined && (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > MAX_IN_FLIGHT_LIMIT)) {

@@ -46,19 +46,9 @@ import {
 } from '../protocol/generated/index.js';
 import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, rebalanceProtocolOf } from './assignors.js';
 import type { Cluster } from './cluster.js';
-import { BrokerConnection } from './connection.js';
+import { ApiKey, BrokerConnection } from './connection.js';
 import { KafkaClientError, KafkaClosedError, KafkaConnectionError, KafkaProtocolError, KafkaRequestTimeoutError, isRetriable } from './errors.js';
 import type { Assignor, GroupAssignment, MemberSubscription, RebalanceProtocol, TopicPartition } from './types.js';
-
-export const GroupApiKey = {
-  OffsetCommit: 8,
-  OffsetFetch: 9,
-  FindCoordinator: 10,
-  JoinGroup: 11,
-  Heartbeat: 12,
-  LeaveGroup: 13,
-  SyncGroup: 14,
-} as const;
 
 const CONSUMER_PROTOCOL_TYPE = 'consumer';
 const COORDINATOR_CODES: ReadonlySet<number> = new Set([ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS]);
@@ -208,7 +198,7 @@ export class GroupMembership {
     if (memberId !== '' && connection !== null && !connection.closed) {
       try {
         const response = await connection.request(
-          GroupApiKey.LeaveGroup,
+          ApiKey.LeaveGroup,
           (w, v) => encodeLeaveGroupRequest(w, v, v >= 3 ? { groupId: this.options.groupId, members: [{ memberId, groupInstanceId: null }] } : { groupId: this.options.groupId, memberId }),
           decodeLeaveGroupResponse,
           { timeoutMs: this.options.requestTimeoutMs },
@@ -255,7 +245,7 @@ export class GroupMembership {
     const memberId = this.memberIdNow;
     await this.onCoordinator('OffsetCommit', async (connection) => {
       const response = await connection.request(
-        GroupApiKey.OffsetCommit,
+        ApiKey.OffsetCommit,
         (w, v) => encodeOffsetCommitRequest(w, v, {
           groupId: this.options.groupId,
           generationIdOrMemberEpoch: generationId,
@@ -297,7 +287,7 @@ export class GroupMembership {
     await this.onCoordinator('OffsetFetch', async (connection) => {
       const groupId = this.options.groupId;
       const response = await connection.request(
-        GroupApiKey.OffsetFetch,
+        ApiKey.OffsetFetch,
         (w, v) => encodeOffsetFetchRequest(w, v, v >= 8 ? { groups: [{ groupId, topics }], requireStable: true } : { groupId, topics, requireStable: true }),
         decodeOffsetFetchResponse,
         { timeoutMs: this.options.requestTimeoutMs },
@@ -371,7 +361,7 @@ export class GroupMembership {
     for (;;) {
       const memberId = this.memberIdNow;
       join = await this.groupRequest(connection, () => connection.request(
-        GroupApiKey.JoinGroup,
+        ApiKey.JoinGroup,
         (w, v) => encodeJoinGroupRequest(w, v, { groupId, sessionTimeoutMs, rebalanceTimeoutMs, memberId, groupInstanceId: null, protocolType: CONSUMER_PROTOCOL_TYPE, protocols }),
         decodeJoinGroupResponse,
         { timeoutMs: rebalanceTimeoutMs + this.options.requestTimeoutMs },
@@ -392,7 +382,7 @@ export class GroupMembership {
     const generationId = this.generation;
     const memberId = this.memberIdNow;
     const sync = await this.groupRequest(connection, () => connection.request(
-      GroupApiKey.SyncGroup,
+      ApiKey.SyncGroup,
       (w, v) => encodeSyncGroupRequest(w, v, { groupId, generationId, memberId, groupInstanceId: null, protocolType: CONSUMER_PROTOCOL_TYPE, protocolName, assignments }),
       decodeSyncGroupResponse,
       { timeoutMs: this.options.requestTimeoutMs },
@@ -498,7 +488,7 @@ export class GroupMembership {
       try {
         const any = await cluster.anyConnection();
         const response = await any.request(
-          GroupApiKey.FindCoordinator,
+          ApiKey.FindCoordinator,
           (w, v) => encodeFindCoordinatorRequest(w, v, v >= 4 ? { keyType: 0, coordinatorKeys: [groupId] } : { key: groupId, keyType: 0 }),
           decodeFindCoordinatorResponse,
           { timeoutMs: this.options.requestTimeoutMs },
@@ -513,7 +503,7 @@ export class GroupMembership {
           clientId: this.options.clientId,
           requestTimeoutMs: this.options.requestTimeoutMs,
           ...(this.options.connectTimeoutMs !== undefined ? { connectTimeoutMs: this.options.connectTimeoutMs } : {}),
-          requiredApis: [GroupApiKey.JoinGroup, GroupApiKey.SyncGroup, GroupApiKey.Heartbeat, GroupApiKey.LeaveGroup, GroupApiKey.OffsetCommit, GroupApiKey.OffsetFetch],
+          requiredApis: [ApiKey.JoinGroup, ApiKey.SyncGroup, ApiKey.Heartbeat, ApiKey.LeaveGroup, ApiKey.OffsetCommit, ApiKey.OffsetFetch],
         });
         if (this.stopped) {
           connection.destroy();
@@ -552,7 +542,7 @@ export class GroupMembership {
     try {
       const connection = await this.coordinator();
       const response = await this.groupRequest(connection, () => connection.request(
-        GroupApiKey.Heartbeat,
+        ApiKey.Heartbeat,
         (w, v) => encodeHeartbeatRequest(w, v, { groupId: this.options.groupId, generationId, memberId, groupInstanceId: null }),
         decodeHeartbeatResponse,
         { timeoutMs: Math.min(this.options.requestTimeoutMs, this.options.sessionTimeoutMs) },

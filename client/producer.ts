@@ -30,6 +30,7 @@ import { ApiKey, type BrokerConnection } from './connection.js';
 import { KafkaClosedError, KafkaConfigError, KafkaConnectionError, KafkaDeliveryError, KafkaProtocolError, isRetriable } from './errors.js';
 import { StickyPartitioner, partitionForKey } from './partitioner.js';
 import { resolveSerializer, type Serializer, type SerializerName } from './serializers.js';
+import { INT32_MAX, MAX_REQUEST_TIMEOUT_MS, MAX_TIMER_DELAY_MS } from '../common/limits.js';
 
 export type Acks = 0 | 1 | -1 | 'all';
 /** Bytes and strings go as they are; other values through keySerializer / valueSerializer. */
@@ -98,7 +99,7 @@ export const PRODUCER_DEFAULTS = {
   bufferMemory: 32 * MIB,
   requestTimeoutMs: 30_000,
   deliveryTimeoutMs: 120_000,
-  retries: 0x7fffffff,
+  retries: INT32_MAX,
   retryBackoffMs: 100,
   retryBackoffMaxMs: 1_000,
   maxInFlightPerPartition: 5,
@@ -278,11 +279,11 @@ export class Producer {
     }
     if (options.idempotence === true && this.acks !== -1) throw new KafkaConfigError(`idempotence needs acks 'all' (-1), got acks ${String(acks)}`);
     this.idempotent = options.idempotence ?? this.acks === -1;
-    this.requestTimeoutMs = checkInteger('requestTimeoutMs', options.requestTimeoutMs ?? PRODUCER_DEFAULTS.requestTimeoutMs, 1, 0x7fffffff);
-    this.deliveryTimeoutMs = checkInteger('deliveryTimeoutMs', options.deliveryTimeoutMs ?? PRODUCER_DEFAULTS.deliveryTimeoutMs, 1, 0x7fffffff);
-    this.retries = checkInteger('retries', options.retries ?? PRODUCER_DEFAULTS.retries, 0, 0x7fffffff);
-    this.retryBackoffMs = checkInteger('retryBackoffMs', options.retryBackoffMs ?? PRODUCER_DEFAULTS.retryBackoffMs, 0, 0x7fffffff);
-    this.retryBackoffMaxMs = checkInteger('retryBackoffMaxMs', options.retryBackoffMaxMs ?? PRODUCER_DEFAULTS.retryBackoffMaxMs, this.retryBackoffMs, 0x7fffffff);
+    this.requestTimeoutMs = checkInteger('requestTimeoutMs', options.requestTimeoutMs ?? PRODUCER_DEFAULTS.requestTimeoutMs, 1, MAX_REQUEST_TIMEOUT_MS);
+    this.deliveryTimeoutMs = checkInteger('deliveryTimeoutMs', options.deliveryTimeoutMs ?? PRODUCER_DEFAULTS.deliveryTimeoutMs, 1, MAX_TIMER_DELAY_MS);
+    this.retries = checkInteger('retries', options.retries ?? PRODUCER_DEFAULTS.retries, 0, INT32_MAX);
+    this.retryBackoffMs = checkInteger('retryBackoffMs', options.retryBackoffMs ?? PRODUCER_DEFAULTS.retryBackoffMs, 0, MAX_TIMER_DELAY_MS);
+    this.retryBackoffMaxMs = checkInteger('retryBackoffMaxMs', options.retryBackoffMaxMs ?? PRODUCER_DEFAULTS.retryBackoffMaxMs, this.retryBackoffMs, MAX_TIMER_DELAY_MS);
     const maxInFlight = this.idempotent ? MAX_IDEMPOTENT_IN_FLIGHT : 1024;
     this.maxInFlightPerPartition = checkInteger('maxInFlightPerPartition', options.maxInFlightPerPartition ?? PRODUCER_DEFAULTS.maxInFlightPerPartition, 1, maxInFlight);
     this.cluster = new Cluster({
@@ -434,7 +435,7 @@ export class Producer {
     for (;;) {
       const response = await connection.request(
         ApiKey.InitProducerId,
-        (writer, version) => encodeInitProducerIdRequest(writer, version, { transactionalId: null, transactionTimeoutMs: 0x7fffffff, producerId: -1n, producerEpoch: -1 }),
+        (writer, version) => encodeInitProducerIdRequest(writer, version, { transactionalId: null, transactionTimeoutMs: INT32_MAX, producerId: -1n, producerEpoch: -1 }),
         decodeInitProducerIdResponse,
       );
       if (response.errorCode === ErrorCode.NONE) {

@@ -23,8 +23,6 @@ import { ApiKey, type BrokerConnection } from './connection.js';
 import { KafkaClientError, KafkaConfigError, KafkaProtocolError, isRetriable } from './errors.js';
 import { decodeFetchedRecords, scanFetchedRecords, type ConsumerRecord } from './recordDecoder.js';
 
-export const SCAN_RECORDS_API_KEY = 32000;
-
 export interface ReplayFilter {
   /** Only records with exactly this key (a string is compared as its UTF-8 bytes). */
   key?: Buffer | string;
@@ -278,7 +276,7 @@ class ChunkReader {
     for (;;) {
       try {
         const connection = await this.leaderConnection(range.partition);
-        const useScan = this.wantsScan && connection.supports(SCAN_RECORDS_API_KEY);
+        const useScan = this.wantsScan && connection.supports(ApiKey.ScanRecords);
         this.lastWasScan = useScan;
         return useScan ? await this.scan(connection, range) : await this.fetch(connection, range);
       } catch (error) {
@@ -324,7 +322,7 @@ class ChunkReader {
       maxBytes: this.maxBytes,
       maxRecords: MAX_RECORDS_PER_REQUEST,
     };
-    const response: ScanRecordsResponse = await connection.request(SCAN_RECORDS_API_KEY, (writer, version) => encodeScanRecordsRequest(writer, version, request), decodeScanRecordsResponse);
+    const response: ScanRecordsResponse = await connection.request(ApiKey.ScanRecords, (writer, version) => encodeScanRecordsRequest(writer, version, request), decodeScanRecordsResponse);
     this.stats.scanRequests++;
     if (response.errorCode !== ErrorCode.NONE) {
       const error = new KafkaProtocolError(response.errorCode, `ScanRecords of ${topic}-${range.partition} at offset ${range.next}`, response.errorMessage);

@@ -9,10 +9,12 @@
 import { ADVERTISED_APIS } from '../protocol/apis.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { beginFrame, endFrame } from '../protocol/frame.js';
+import { ApiKey } from '../protocol/generated/apiSchemas.js';
 import { encodeApiVersionsResponse } from '../protocol/generated/apiVersionsResponse.js';
-import { API_VERSIONS_API_KEY, readRequestHeader, responseHeaderVersion, writeResponseHeader, type ParsedRequestHeader } from '../protocol/headers.js';
+import { readRequestHeader, responseHeaderVersion, writeResponseHeader, type ParsedRequestHeader } from '../protocol/headers.js';
 import { ByteReader, ByteWriter, ProtocolDecodeError } from '../protocol/wire.js';
 import type { BrokerConfig } from './brokerConfig.js';
+import { checkBrokerConfigRelations } from './configRelations.js';
 import { systemClock, type Clock } from './clock.js';
 import { apiVersionsBody, apiVersionsHandler } from './handlers/apiVersions.js';
 import { fetchHandler } from './handlers/fetch.js';
@@ -98,8 +100,9 @@ export class Broker {
   static async start(options: BrokerOptions): Promise<Broker> {
     const clock = options.clock ?? systemClock;
     const logger = options.logger ?? streamLogger();
-    const snapshot = await options.metadataStore.load();
     const { config } = options;
+    checkBrokerConfigRelations(config);
+    const snapshot = await options.metadataStore.load();
     const workers = new WorkerPool({ threads: config.workerThreads, maxQueue: config.workerQueueMax, taskTimeoutMs: config.workerTaskTimeoutMs, maxHeapMb: config.workerMaxHeapMb, logger });
     let topics: TopicManager | null = null;
     // The stored topics' log configs while their logs open, before the topic manager has loaded them.
@@ -196,7 +199,7 @@ export class Broker {
     const api = this.advertised.get(header.apiKey);
     const handler = this.handlers.get(header.apiKey);
     if (api === undefined || handler === undefined || header.apiVersion < api.minVersion || header.apiVersion > api.maxVersion || header.headerVersion === null) {
-      if (header.apiKey === API_VERSIONS_API_KEY) return this.unsupportedApiVersions(header.correlationId);
+      if (header.apiKey === ApiKey.ApiVersions) return this.unsupportedApiVersions(header.correlationId);
       throw new MalformedRequestError(`unsupported API key ${header.apiKey} version ${header.apiVersion}`);
     }
     let request: unknown;
@@ -223,7 +226,7 @@ export class Broker {
 
   private unsupportedApiVersions(correlationId: number): BrokerResponse {
     // Error 35 in the v0 layout, with our ranges, so a client can retry with a version we have.
-    return this.encodeResponse({ apiKey: API_VERSIONS_API_KEY, apiVersion: 0, correlationId }, (writer) =>
+    return this.encodeResponse({ apiKey: ApiKey.ApiVersions, apiVersion: 0, correlationId }, (writer) =>
       encodeApiVersionsResponse(writer, 0, { ...apiVersionsBody(), errorCode: ErrorCode.UNSUPPORTED_VERSION }),
     );
   }
@@ -285,8 +288,8 @@ function* retainedPartitions(topics: TopicManager): Generator<RetainedPartition>
   for (const topic of topics.list()) {
     const { retentionMs, retentionBytes } = topic.settings.retention;
     for (let partition = 0; partition < topic.partitions; partition++) {
-      const log = topics.partitionLog(topic.name, partition);
-      if (log !== undefined) yield { topic: topic.name, partition, log, retentionMs, retentionBytes };
+      const replica = topics.partition(topic.name, partition);
+      if (replica !== undefined) yield { topic: topic.name, partition, log: replica.log, get highWatermark() { return replica.highWatermark; }, retentionMs, retentionBytes };
     }
   }
 }
@@ -295,19 +298,19 @@ function* retainedPartitions(topics: TopicManager): Generator<RetainedPartition>
 function* verifiedPartitions(topics: TopicManager): Generator<VerifiedPartition> {
   for (const topic of topics.list()) {
     for (let partition = 0; partition < topic.partitions; partition++) {
-      const log = topics.partitionLog(topic.name, partition);
+      const log = topics.partition(topic.name, partition)?.log;
       if (log !== undefined) yield { topic: topic.name, partition, log };
     }
   }
 }
 
 /** Every partition of every topic, with its topic's compaction settings (the broker's targets). */
-export function* cleanerTargets(topics: Pick<TopicManager, 'list' | 'partitionLog'>): Generator<CleanerTarget> {
+function* cleanerTargets(topics: TopicManager): Generator<CleanerTarget> {
   for (const topic of topics.list()) {
     const { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } = topic.settings.retention;
     for (let partition = 0; partition < topic.partitions; partition++) {
-      const log = topic.settings.log.cleanupPolicy.includes('compact') ? topics.partitionLog(topic.name, partition) : undefined;
-      if (log !== undefined) yield { topic: topic.name, partition, log, settings: { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } };
+      const replica = topic.settings.log.cleanupPolicy.includes('compact') ? topics.partition(topic.name, partition) : undefined;
+      if (replica !== undefined) yield { topic: topic.name, partition, log: replica.log, get highWatermark() { return replica.highWatermark; }, settings: { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } };
     }
   }
 }

@@ -1,9 +1,13 @@
 // Broker configuration by Kafka's broker config names (server.properties style). Known keys are
 // validated with their valid range in the error; unknown keys are reported back to the caller
 // (which logs them) and ignored, so a Kafka server.properties can be reused as is.
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
 import { ConfigError } from './errors.js';
+import { MIN_DECOMPRESSED_BATCH_LIMIT } from './log/appendValidation.js';
 import { defaultWorkerThreads } from './workers/workerPool.js';
-import { TOPIC_CONFIGS, topicSettings, type ConfigMap } from './topicConfig.js';
+import { checkBrokerConfigRelations } from './configRelations.js';
+import { TOPIC_CONFIGS, type ConfigMap } from './topicConfig.js';
+import { INT32_MAX } from '../common/limits.js';
 
 export interface BrokerConfig {
   nodeId: number;
@@ -113,7 +117,6 @@ function listener(value: string, key: string): [string, number] {
   return [match[1]!.replace(/^\[|\]$/g, ''), port];
 }
 
-const INT_MAX = 2147483647;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A period in ms, or -1 for never (0 would mean checking without pause). */
@@ -133,30 +136,30 @@ function periodOrNever(max: number): (value: string, key: string) => number {
 }
 
 const brokerKeys: Record<string, BrokerKey> = {
-  'node.id': { parse: integer(0, INT_MAX), apply: (c, v) => (c.nodeId = v as number) },
-  'broker.id': { parse: integer(0, INT_MAX), apply: (c, v) => (c.nodeId = v as number) },
+  'node.id': { parse: integer(0, INT32_MAX), apply: (c, v) => (c.nodeId = v as number) },
+  'broker.id': { parse: integer(0, INT32_MAX), apply: (c, v) => (c.nodeId = v as number) },
   'num.partitions': { parse: integer(1, 100_000), apply: (c, v) => (c.numPartitions = v as number) },
   'default.replication.factor': { parse: integer(1, 1), apply: (c, v) => (c.defaultReplicationFactor = v as number) },
   'auto.create.topics.enable': { parse: boolean, apply: (c, v) => (c.autoCreateTopics = v as boolean) },
-  'socket.request.max.bytes': { parse: integer(1024, INT_MAX), apply: (c, v) => (c.socketRequestMaxBytes = v as number) },
+  'socket.request.max.bytes': { parse: integer(1024, INT32_MAX), apply: (c, v) => (c.socketRequestMaxBytes = v as number) },
   'max.connections': { parse: integer(1, 1_000_000), apply: (c, v) => (c.maxConnections = v as number) },
   'queued.max.requests': { parse: integer(1, 10_000), apply: (c, v) => (c.maxInFlightRequestsPerConnection = v as number) },
   'log.retention.check.interval.ms': { parse: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (c.retentionCheckIntervalMs = v as number) },
-  'log.flush.offset.checkpoint.interval.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.checkpointIntervalMs = v as number) },
+  'log.flush.offset.checkpoint.interval.ms': { parse: integer(1, INT32_MAX), apply: (c, v) => (c.checkpointIntervalMs = v as number) },
   // Kafka listener syntax, first listener only: PLAINTEXT://host:port (SASL/TLS are not served).
   listeners: { parse: listener, apply: (c, v) => ([c.host, c.port] = v as [string, number]) },
   'advertised.listeners': { parse: listener, apply: (c, v) => ([c.advertisedHost, c.advertisedPort] = v as [string, number]) },
   'offsets.topic.num.partitions': { parse: integer(1, 1000), apply: (c, v) => (c.offsetsTopicPartitions = v as number) },
   'offsets.retention.minutes': { parse: integer(1, Math.floor(Number.MAX_SAFE_INTEGER / 60_000)), apply: (c, v) => (c.offsetsRetentionMs = (v as number) * 60_000) },
-  'offsets.retention.check.interval.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.offsetsRetentionCheckIntervalMs = v as number) },
-  'group.min.session.timeout.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.groupMinSessionTimeoutMs = v as number) },
-  'group.max.session.timeout.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.groupMaxSessionTimeoutMs = v as number) },
-  'group.initial.rebalance.delay.ms': { parse: integer(0, INT_MAX), apply: (c, v) => (c.groupInitialRebalanceDelayMs = v as number) },
+  'offsets.retention.check.interval.ms': { parse: integer(1, INT32_MAX), apply: (c, v) => (c.offsetsRetentionCheckIntervalMs = v as number) },
+  'group.min.session.timeout.ms': { parse: integer(1, INT32_MAX), apply: (c, v) => (c.groupMinSessionTimeoutMs = v as number) },
+  'group.max.session.timeout.ms': { parse: integer(1, INT32_MAX), apply: (c, v) => (c.groupMaxSessionTimeoutMs = v as number) },
+  'group.initial.rebalance.delay.ms': { parse: integer(0, INT32_MAX), apply: (c, v) => (c.groupInitialRebalanceDelayMs = v as number) },
   'group.max.size': { parse: integer(1, 100_000), apply: (c, v) => (c.groupMaxSize = v as number) },
   // tidelog's own: the worker pool (Kafka sizes its cleaner and recovery threads separately).
   'worker.threads': { parse: integer(1, 64), apply: (c, v) => (c.workerThreads = v as number) },
   'worker.queue.max': { parse: integer(0, 1_000_000), apply: (c, v) => (c.workerQueueMax = v as number) },
-  'worker.task.timeout.ms': { parse: integer(1, INT_MAX), apply: (c, v) => (c.workerTaskTimeoutMs = v as number) },
+  'worker.task.timeout.ms': { parse: integer(1, INT32_MAX), apply: (c, v) => (c.workerTaskTimeoutMs = v as number) },
   'worker.max.heap.mb': { parse: integer(16, 65_536), apply: (c, v) => (c.workerMaxHeapMb = v as number) },
   'log.cleaner.enable': { parse: boolean, apply: (c, v) => (c.logCleanerEnable = v as boolean) },
   'log.cleaner.backoff.ms': { parse: integer(1, DAY_MS), apply: (c, v) => (c.logCleanerBackoffMs = v as number) },
@@ -165,7 +168,7 @@ const brokerKeys: Record<string, BrokerKey> = {
   'log.cleaner.threads': { parse: integer(1, 64), apply: (c, v) => (c.logCleanerThreads = v as number) },
   'log.cleaner.io.max.bytes.per.second': { parse: bytesPerSecond(1024 * 1024), apply: (c, v) => (c.logCleanerIoMaxBytesPerSecond = v as number) },
   // tidelog's own: the bound on zip bombs in flight (Kafka bounds only the request size).
-  'produce.decompression.buffer.bytes': { parse: integer(8 * 1024 * 1024, Number.MAX_SAFE_INTEGER), apply: (c, v) => (c.produceDecompressionBufferBytes = v as number) },
+  'produce.decompression.buffer.bytes': { parse: integer(MIN_DECOMPRESSED_BATCH_LIMIT, Number.MAX_SAFE_INTEGER), apply: (c, v) => (c.produceDecompressionBufferBytes = v as number) },
   'produce.decompression.max.waiting': { parse: integer(0, 1_000_000), apply: (c, v) => (c.produceDecompressionMaxWaiting = v as number) },
   // tidelog's own: the background CRC check of sealed segments (Kafka has none).
   'log.verify.interval.ms': { parse: periodOrNever(365 * DAY_MS), apply: (c, v) => (c.verifyIntervalMs = v as number) },
@@ -193,7 +196,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     numPartitions: 1,
     defaultReplicationFactor: 1,
     autoCreateTopics: true,
-    socketRequestMaxBytes: 100 * 1024 * 1024,
+    socketRequestMaxBytes: DEFAULT_MAX_FRAME_BYTES,
     maxInFlightRequestsPerConnection: 100,
     maxQueuedResponseBytesPerConnection: 64 * 1024 * 1024,
     maxConnections: 10_000,
@@ -256,12 +259,8 @@ export function brokerConfigFromProperties(properties: ConfigMap, base: BrokerCo
     unknownKeys.push(key);
   }
   config.topicDefaults = topicDefaults;
-  // Check the defaults combine into a valid log config now, not at the first topic creation.
-  topicSettings({}, config.topicDefaults);
   if (config.retentionCheckIntervalMs > DAY_MS * 365) throw new ConfigError('log.retention.check.interval.ms must be at most a year');
-  if (config.groupMinSessionTimeoutMs > config.groupMaxSessionTimeoutMs) {
-    throw new ConfigError(`group.min.session.timeout.ms ${config.groupMinSessionTimeoutMs} must not exceed group.max.session.timeout.ms ${config.groupMaxSessionTimeoutMs}`);
-  }
+  checkBrokerConfigRelations(config);
   return { config, unknownKeys };
 }
 

@@ -106,3 +106,9 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly kafkaErrorCode = 40; // INVALID_CONFIG
 }
+
+/** acks=-1: the high watermark did not cover the append in time (the records stay in the log). */
+export class ReplicationTimeoutError extends Error {
+  override readonly name = 'ReplicationTimeoutError';
+  readonly kafkaErrorCode = 7; // REQUEST_TIMED_OUT
+}

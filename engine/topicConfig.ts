@@ -2,7 +2,8 @@
 // defaults, and a validator that names the valid range. A topic stores only its overrides; the
 // effective value is override ?? broker default ?? Kafka default.
 import { ConfigError } from './errors.js';
-import { resolveLogConfig, type CleanupPolicy, type FlushPolicy, type LogConfig } from './log/logConfig.js';
+import { MIN_MAX_MESSAGE_BYTES, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES, defaultLogConfig, resolveLogConfig, type CleanupPolicy, type FlushPolicy, type LogConfig } from './log/logConfig.js';
+import { INT32_MAX, MAX_SEGMENT_BYTES } from '../common/limits.js';
 
 type Kind = 'long' | 'int' | 'double' | 'string';
 
@@ -18,7 +19,6 @@ export interface TopicConfigDefinition {
 }
 
 const LONG_MAX = '9223372036854775807';
-const INT_MAX = 2147483647;
 
 function integerIn(min: number, max: number, kind: 'int' | 'long'): (value: string) => string | null {
   return (value) => {
@@ -49,21 +49,21 @@ const definitions: TopicConfigDefinition[] = [
   { name: 'cleanup.policy', brokerKey: 'log.cleanup.policy', kind: 'string', defaultValue: 'delete', invalid: cleanupPolicy, documentation: 'delete old segments, compact to the latest value per key, or both' },
   { name: 'retention.ms', brokerKey: 'log.retention.ms', kind: 'long', defaultValue: '604800000', invalid: integerIn(-1, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'delete segments older than this (-1: never)' },
   { name: 'retention.bytes', brokerKey: 'log.retention.bytes', kind: 'long', defaultValue: '-1', invalid: integerIn(-1, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'delete oldest segments while a partition is larger (-1: no limit)' },
-  { name: 'segment.bytes', brokerKey: 'log.segment.bytes', kind: 'int', defaultValue: '1073741824', invalid: integerIn(14, INT_MAX, 'int'), documentation: 'roll a segment at this size' },
-  { name: 'segment.ms', brokerKey: 'log.roll.ms', kind: 'long', defaultValue: '604800000', invalid: integerIn(1, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'roll a segment this long after its first append' },
-  { name: 'segment.index.bytes', brokerKey: 'log.index.size.max.bytes', kind: 'int', defaultValue: '10485760', invalid: integerIn(24, INT_MAX, 'int'), documentation: 'roll a segment when its offset index reaches this size' },
-  { name: 'index.interval.bytes', brokerKey: 'log.index.interval.bytes', kind: 'int', defaultValue: '4096', invalid: integerIn(0, INT_MAX, 'int'), documentation: 'log bytes between offset index entries' },
-  { name: 'max.message.bytes', brokerKey: 'message.max.bytes', kind: 'int', defaultValue: '1048588', invalid: integerIn(61, INT_MAX, 'int'), documentation: 'largest record batch accepted' },
+  { name: 'segment.bytes', brokerKey: 'log.segment.bytes', kind: 'int', defaultValue: String(defaultLogConfig.segmentBytes), invalid: integerIn(MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES, 'int'), documentation: 'roll a segment at this size' },
+  { name: 'segment.ms', brokerKey: 'log.roll.ms', kind: 'long', defaultValue: String(defaultLogConfig.segmentMs), invalid: integerIn(1, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'roll a segment this long after its first append' },
+  { name: 'segment.index.bytes', brokerKey: 'log.index.size.max.bytes', kind: 'int', defaultValue: String(defaultLogConfig.segmentIndexBytes), invalid: integerIn(MIN_SEGMENT_INDEX_BYTES, INT32_MAX, 'int'), documentation: 'roll a segment when its offset index reaches this size' },
+  { name: 'index.interval.bytes', brokerKey: 'log.index.interval.bytes', kind: 'int', defaultValue: String(defaultLogConfig.indexIntervalBytes), invalid: integerIn(0, INT32_MAX, 'int'), documentation: 'log bytes between offset index entries' },
+  { name: 'max.message.bytes', brokerKey: 'message.max.bytes', kind: 'int', defaultValue: String(defaultLogConfig.maxMessageBytes), invalid: integerIn(MIN_MAX_MESSAGE_BYTES, INT32_MAX, 'int'), documentation: 'largest record batch accepted' },
   { name: 'message.timestamp.type', brokerKey: 'log.message.timestamp.type', kind: 'string', defaultValue: 'CreateTime', invalid: oneOf(['CreateTime', 'LogAppendTime']), documentation: 'keep producer timestamps or stamp the append time' },
   { name: 'message.timestamp.before.max.ms', brokerKey: 'log.message.timestamp.before.max.ms', kind: 'long', defaultValue: LONG_MAX, invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'refuse CreateTime records older than this relative to the broker clock' },
-  { name: 'message.timestamp.after.max.ms', brokerKey: 'log.message.timestamp.after.max.ms', kind: 'long', defaultValue: '3600000', invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'refuse CreateTime records newer than this relative to the broker clock' },
-  { name: 'min.insync.replicas', brokerKey: 'min.insync.replicas', kind: 'int', defaultValue: '1', invalid: integerIn(1, INT_MAX, 'int'), documentation: 'replicas that must have a write for acks=all' },
+  { name: 'message.timestamp.after.max.ms', brokerKey: 'log.message.timestamp.after.max.ms', kind: 'long', defaultValue: String(defaultLogConfig.messageTimestampAfterMaxMs), invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'refuse CreateTime records newer than this relative to the broker clock' },
+  { name: 'min.insync.replicas', brokerKey: 'min.insync.replicas', kind: 'int', defaultValue: '1', invalid: integerIn(1, INT32_MAX, 'int'), documentation: 'replicas that must have a write for acks=all' },
   { name: 'min.cleanable.dirty.ratio', brokerKey: 'log.cleaner.min.cleanable.ratio', kind: 'double', defaultValue: '0.5', invalid: fraction, documentation: 'compact when this share of the log is uncompacted' },
   { name: 'delete.retention.ms', brokerKey: 'log.cleaner.delete.retention.ms', kind: 'long', defaultValue: '86400000', invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'how long compaction keeps tombstones' },
   { name: 'min.compaction.lag.ms', brokerKey: 'log.cleaner.min.compaction.lag.ms', kind: 'long', defaultValue: '0', invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'records younger than this are not compacted' },
   { name: 'flush.messages', brokerKey: 'log.flush.interval.messages', kind: 'long', defaultValue: LONG_MAX, invalid: integerIn(1, Number.MAX_SAFE_INTEGER, 'long'), documentation: '1: fsync every append before acknowledging (concurrent appends share one fsync)' },
   { name: 'flush.ms', brokerKey: 'log.flush.interval.ms', kind: 'long', defaultValue: LONG_MAX, invalid: integerIn(1, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'fsync at least this often' },
-  { name: 'file.delete.delay.ms', brokerKey: 'log.segment.delete.delay.ms', kind: 'long', defaultValue: '60000', invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'delay before deleted segment files are removed' },
+  { name: 'file.delete.delay.ms', brokerKey: 'log.segment.delete.delay.ms', kind: 'long', defaultValue: String(defaultLogConfig.fileDeleteDelayMs), invalid: integerIn(0, Number.MAX_SAFE_INTEGER, 'long'), documentation: 'delay before deleted segment files are removed' },
 ];
 
 export const TOPIC_CONFIGS: ReadonlyMap<string, TopicConfigDefinition> = new Map(definitions.map((definition) => [definition.name, definition]));

@@ -2,13 +2,16 @@
 // store), and the partition logs behind them (kept by the LogManager). Every change is written
 // to the metadata store before it takes effect, so a restart sees what clients were told.
 import { randomUUID } from 'node:crypto';
+import { MAX_TOPIC_NAME_LENGTH } from '../common/limits.js';
 import type { BrokerConfig } from './brokerConfig.js';
 import type { Clock } from './clock.js';
+import { checkTopicConfigRelations } from './configRelations.js';
 import { ConfigError } from './errors.js';
 import type { LogManager } from './log/logManager.js';
 import type { Logger } from './logger.js';
 import type { MetadataStore, TopicRecord } from './metadataStore.js';
 import type { PartitionLog } from './log/partitionLog.js';
+import { Partition } from './partition/partition.js';
 import { TOPIC_CONFIGS, topicSettings, validateTopicConfigs, type ConfigMap, type TopicSettings } from './topicConfig.js';
 
 /** Kafka error codes topic operations answer with. */
@@ -32,7 +35,7 @@ export class TopicError extends Error {
   }
 }
 
-export const MAX_TOPIC_NAME_LENGTH = 249;
+export { MAX_TOPIC_NAME_LENGTH };
 /** Partitions one topic may have: each is a directory, an open file and memory. */
 export const MAX_PARTITIONS_PER_TOPIC = 10_000;
 const LEGAL_TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
@@ -60,6 +63,8 @@ export type IncrementalConfigOp = { name: string; op: 'set'; value: string } | {
 
 export class TopicManager {
   private readonly topics = new Map<string, Topic>();
+  /** Partitions handed out so far, by topic and index; each wraps the log open for it. */
+  private readonly partitions = new Map<string, Partition>();
   /** Topics being created or deleted right now: a second request for the same name waits its turn. */
   private readonly busy = new Map<string, Promise<unknown>>();
 
@@ -104,7 +109,20 @@ export class TopicManager {
     return (known?.settings ?? topicSettings({}, this.config.topicDefaults)).log;
   }
 
-  partitionLog(topic: string, partition: number): PartitionLog | undefined {
+  /** A partition of a known topic with its log open, or undefined. */
+  partition(topic: string, index: number): Partition | undefined {
+    const log = this.partitionLog(topic, index);
+    if (log === undefined) return undefined;
+    const key = partitionKey(topic, index);
+    const known = this.partitions.get(key);
+    // A topic deleted and created again has a new log: its partition starts afresh.
+    if (known !== undefined && known.log === log) return known;
+    const created = new Partition(topic, index, log);
+    this.partitions.set(key, created);
+    return created;
+  }
+
+  private partitionLog(topic: string, partition: number): PartitionLog | undefined {
     const known = this.topics.get(topic);
     if (known === undefined || partition < 0 || partition >= known.partitions) return undefined;
     return this.logs.getLog(topic, partition);
@@ -154,8 +172,8 @@ export class TopicManager {
   private checkedConfigs(configs: ConfigMap): Record<string, string> {
     try {
       validateTopicConfigs(configs);
-      // Also check they combine with the broker defaults into a valid log config.
-      topicSettings(configs, this.config.topicDefaults);
+      // Also check they combine with the broker defaults into a valid log config that fits the broker's.
+      checkTopicConfigRelations(topicSettings(configs, this.config.topicDefaults).log, this.config);
     } catch (error) {
       if (error instanceof ConfigError) throw new TopicError(TopicErrorCode.INVALID_CONFIG, error.message);
       throw error;
@@ -169,7 +187,10 @@ export class TopicManager {
       if (topic === undefined) throw new TopicError(TopicErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
       await this.store.deleteTopic(name);
       this.topics.delete(name);
-      for (let partition = 0; partition < topic.partitions; partition++) await this.logs.removeLog(name, partition);
+      for (let partition = 0; partition < topic.partitions; partition++) {
+        this.partitions.delete(partitionKey(name, partition));
+        await this.logs.removeLog(name, partition);
+      }
       this.logger.info('deleted topic', { topic: name, partitions: topic.partitions });
     });
   }
@@ -241,4 +262,8 @@ export class TopicManager {
       return updated;
     });
   }
+}
+
+function partitionKey(topic: string, index: number): string {
+  return `${topic}\u0000${index}`;
 }

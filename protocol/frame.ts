@@ -6,6 +6,7 @@
 // refusing a negative size or one above its limit before buffering any of it.
 
 import { type ByteWriter, ProtocolDecodeError } from './wire.js';
+import { INT32_MAX } from '../common/limits.js';
 
 export const FRAME_SIZE_BYTES = 4;
 /** Kafka's socket.request.max.bytes default (100 MiB). */
@@ -45,7 +46,7 @@ export class FrameReader {
   private consumed = 0;
 
   constructor(readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
-    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > 0x7fffffff) {
+    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > INT32_MAX) {
       throw new RangeError(`maxFrameBytes must be an integer in [1, 2^31), got ${maxFrameBytes}`);
     }
   }

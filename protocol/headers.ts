@@ -11,11 +11,8 @@
 // versions, except ApiVersions, whose response header is always v0 (the client cannot yet know
 // what the broker supports).
 
-import { isFlexibleVersion } from './generated/apiSchemas.js';
+import { ApiKey, isFlexibleVersion } from './generated/apiSchemas.js';
 import type { ByteReader, ByteWriter } from './wire.js';
-
-export const API_VERSIONS_API_KEY = 18;
-export const CONTROLLED_SHUTDOWN_API_KEY = 7;
 
 export type RequestHeaderVersion = 0 | 1 | 2;
 export type ResponseHeaderVersion = 0 | 1;
@@ -38,14 +35,14 @@ export interface ParsedRequestHeader extends RequestHeaderFields {
 
 /** null for an API key unknown to the schemas. */
 export function requestHeaderVersion(apiKey: number, apiVersion: number): RequestHeaderVersion | null {
-  if (apiKey === CONTROLLED_SHUTDOWN_API_KEY && apiVersion === 0) return 0;
+  if (apiKey === ApiKey.ControlledShutdown && apiVersion === 0) return 0;
   const flexible = isFlexibleVersion(apiKey, apiVersion);
   if (flexible === undefined) return null;
   return flexible ? 2 : 1;
 }
 
 export function responseHeaderVersion(apiKey: number, apiVersion: number): ResponseHeaderVersion {
-  if (apiKey === API_VERSIONS_API_KEY) return 0;
+  if (apiKey === ApiKey.ApiVersions) return 0;
   return isFlexibleVersion(apiKey, apiVersion) === true ? 1 : 0;
 }
 

@@ -24,6 +24,8 @@
 // The writer keeps one buffer across messages (`reset()` rewinds it), grows it by doubling, and
 // hands large raw byte fields (record batches) through as separate chunks instead of copying them.
 
+import { INT32_MAX, INT32_MIN, UINT32_MAX } from '../common/limits.js';
+
 export class ProtocolDecodeError extends Error {
   override readonly name = 'ProtocolDecodeError';
 
@@ -589,7 +591,7 @@ export class ByteWriter {
 
   /** Overwrites 4 bytes written earlier (a size prefix reserved with `writeInt32(0)`). */
   patchInt32(logical: number, value: number): void {
-    checkInt(value, -0x80000000, 0x7fffffff, 'int32');
+    checkInt(value, INT32_MIN, INT32_MAX, 'int32');
     const { buffer, at } = this.physical(logical, 4);
     buffer.writeInt32BE(value, at);
   }
@@ -623,7 +625,7 @@ export class ByteWriter {
   }
 
   writeInt32(value: number): void {
-    if ((value | 0) !== value) checkInt(value, -0x80000000, 0x7fffffff, 'int32');
+    if ((value | 0) !== value) checkInt(value, INT32_MIN, INT32_MAX, 'int32');
     this.ensure(4);
     const b = this.buffer;
     const p = this.position;
@@ -635,7 +637,7 @@ export class ByteWriter {
   }
 
   writeUint32(value: number): void {
-    if (value >>> 0 !== value) checkInt(value, 0, 0xffffffff, 'uint32');
+    if (value >>> 0 !== value) checkInt(value, 0, UINT32_MAX, 'uint32');
     this.writeInt32(value | 0);
   }
 
@@ -683,7 +685,7 @@ export class ByteWriter {
   // ---- varints -------------------------------------------------------------------------------
 
   writeUnsignedVarint(value: number): void {
-    if (value >>> 0 !== value) checkInt(value, 0, 0xffffffff, 'unsigned varint');
+    if (value >>> 0 !== value) checkInt(value, 0, UINT32_MAX, 'unsigned varint');
     this.ensure(5);
     const b = this.buffer;
     let p = this.position;
@@ -697,7 +699,7 @@ export class ByteWriter {
   }
 
   writeVarint(value: number): void {
-    if ((value | 0) !== value) checkInt(value, -0x80000000, 0x7fffffff, 'varint');
+    if ((value | 0) !== value) checkInt(value, INT32_MIN, INT32_MAX, 'varint');
     this.writeUnsignedVarint(((value << 1) ^ (value >> 31)) >>> 0);
   }
 

@@ -21,6 +21,7 @@ import { CorruptCompressionError, DecompressionLimitError, UnsupportedCompressio
 import { decodeLz4Frame, encodeLz4Frame, lz4DeclaredBytes } from './lz4Frame.js';
 import { decodeSnappy, snappyDeclaredBytes } from './snappyBlock.js';
 import { decodeZstdFrames, zstdDeclaredBytes } from './zstdFrame.js';
+import { INT32_MAX } from '../common/limits.js';
 
 export { CorruptCompressionError, DecompressionLimitError, UnsupportedCompressionError } from './compressionErrors.js';
 
@@ -44,7 +45,7 @@ export function compressionName(id: number): CompressionName | null {
 export const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
 
 /** The largest limit decompress() takes (produce validation derives its limit from config). */
-export const DECOMPRESSION_LIMIT_CEILING_BYTES = 2 ** 31 - 1;
+export const DECOMPRESSION_LIMIT_CEILING_BYTES = INT32_MAX;
 
 /**
  * Decodes a records area compressed with `codec` (0-4). Throws UnsupportedCompressionError for

@@ -21,13 +21,14 @@ import {
 } from './recordBatch.js';
 import { DELETED_SUFFIX, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX, segmentPath } from './segmentNames.js';
 import { TimeIndex, TIME_INDEX_ENTRY_BYTES } from './timeIndex.js';
+import { MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES } from '../common/limits.js';
 
 /** Reads of headers scan in windows of this size; one window covers several index intervals. */
 const HEADER_SCAN_WINDOW_BYTES = 64 * 1024;
 /** Recovery and verification read the log in chunks of this size. */
 const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
 /** The largest batch a stored log may hold, whatever a topic's max.message.bytes says today. */
-export const MAX_STORED_BATCH_BYTES = 0x7fffffff;
+export const MAX_STORED_BATCH_BYTES = MAX_SEGMENT_BYTES;
 
 export interface SegmentResources {
   handles: FileHandleCache;
@@ -100,7 +101,7 @@ type Predecessor =
 function chainProblem(header: BatchHeader, predecessor: Predecessor, segmentBase: number, rules: BatchChainRules): { problem: 'offset-chain' | 'leader-epoch'; detail: string } | null {
   const lastOffset = header.baseOffset + header.lastOffsetDelta;
   if (header.baseOffset < segmentBase) return { problem: 'offset-chain', detail: `base offset ${header.baseOffset} is below the segment base ${segmentBase}` };
-  if (lastOffset - segmentBase > 0x7fffffff) return { problem: 'offset-chain', detail: `last offset ${lastOffset} is too far from the segment base` };
+  if (lastOffset - segmentBase > MAX_RELATIVE_OFFSET) return { problem: 'offset-chain', detail: `last offset ${lastOffset} is too far from the segment base` };
   switch (predecessor.kind) {
     case 'segment-start':
       if (rules.contiguousOffsets && header.baseOffset !== segmentBase) {
@@ -240,7 +241,7 @@ export class LogSegment {
     const startPosition = this.sizeBytes;
     let total = 0;
     for (const batch of batches) total += batch.buffer.length;
-    if (startPosition + total > 0x7fffffff) throw new RangeError(`segment ${this.baseOffset} would pass 2 GiB; roll first`);
+    if (startPosition + total > MAX_SEGMENT_BYTES) throw new RangeError(`segment ${this.baseOffset} would pass 2 GiB; roll first`);
     try {
       if (batches.length === 1) {
         // The common single-batch append: a plain write, no array of buffers to build.
@@ -291,7 +292,7 @@ export class LogSegment {
     if (max === null || maxTimestamp > max.timestamp) this.knownMaxTimestamp = { timestamp: maxTimestamp, offset: lastOffset };
     // A full index skips entries (reads scan further) until the writer rolls, which it does next;
     // so does an offset too far from the base to index (the writer rolls before that, too).
-    const indexable = lastOffset - this.baseOffset <= 0x7fffffff && !this.offsetIndex!.isFull() && !this.timeIndex!.isFull();
+    const indexable = lastOffset - this.baseOffset <= MAX_RELATIVE_OFFSET && !this.offsetIndex!.isFull() && !this.timeIndex!.isFull();
     if (this.bytesSinceLastIndexEntry > this.limits.indexIntervalBytes && indexable) {
       this.offsetIndex!.append(lastOffset, position);
       const current = this.knownMaxTimestamp!;
@@ -313,7 +314,7 @@ export class LogSegment {
   seal(): void {
     if (!this.active) return;
     const max = this.knownMaxTimestamp;
-    if (max !== null && max.timestamp >= 0 && !this.timeIndex!.isFull() && max.offset - this.baseOffset <= 0x7fffffff) this.timeIndex!.maybeAppend(max.timestamp, max.offset);
+    if (max !== null && max.timestamp >= 0 && !this.timeIndex!.isFull() && max.offset - this.baseOffset <= MAX_RELATIVE_OFFSET) this.timeIndex!.maybeAppend(max.timestamp, max.offset);
     this.active = false;
   }
 

@@ -10,6 +10,7 @@
 // .log, so a missing or inconsistent index file is rebuilt, never trusted.
 
 import { EntryBuffer } from './entryBuffer.js';
+import { MAX_RELATIVE_OFFSET } from '../common/limits.js';
 
 export const OFFSET_INDEX_ENTRY_BYTES = 8;
 
@@ -58,7 +59,7 @@ export class OffsetIndex {
   append(offset: number, position: number): void {
     const relative = offset - this.baseOffset;
     if (this.isFull()) throw new Error(`offset index of segment ${this.baseOffset} is full (${this.maxEntries} entries)`);
-    if (relative < 0 || relative > 0x7fffffff) throw new RangeError(`offset ${offset} does not fit segment ${this.baseOffset}`);
+    if (relative < 0 || relative > MAX_RELATIVE_OFFSET) throw new RangeError(`offset ${offset} does not fit segment ${this.baseOffset}`);
     const last = this.lastEntry();
     if (last !== null && (offset <= last.offset || position <= last.position)) {
       throw new Error(`offset index entries must increase: (${offset}, ${position}) after ${JSON.stringify(last)}`);

@@ -10,6 +10,7 @@
 // the forward scan that finds the exact answer.
 import { EntryBuffer } from './entryBuffer.js';
 import { readInt64AsNumber, writeInt64FromNumber } from './recordBatch.js';
+import { MAX_RELATIVE_OFFSET } from '../common/limits.js';
 
 export const TIME_INDEX_ENTRY_BYTES = 12;
 
@@ -59,7 +60,7 @@ export class TimeIndex {
     if (last !== null && offset <= last.offset) return false;
     if (this.isFull()) throw new Error(`time index of segment ${this.baseOffset} is full (${this.maxEntries} entries)`);
     const relative = offset - this.baseOffset;
-    if (relative < 0 || relative > 0x7fffffff) throw new RangeError(`offset ${offset} does not fit segment ${this.baseOffset}`);
+    if (relative < 0 || relative > MAX_RELATIVE_OFFSET) throw new RangeError(`offset ${offset} does not fit segment ${this.baseOffset}`);
     const at = this.entries.push();
     writeInt64FromNumber(this.entries.bytes, at, timestamp);
     this.entries.bytes.writeInt32BE(relative, at + 8);

@@ -5,6 +5,8 @@
 // decoded into JS numbers and refused when outside the safe-integer range: record timestamp
 // deltas and offset deltas never come near 2^53, and a value that does is a corrupt record.
 
+import { INT32_MAX, INT32_MIN } from '../common/limits.js';
+
 export class VarintError extends Error {
   override readonly name = 'VarintError';
 }
@@ -27,7 +29,7 @@ export function varintSize(value: number): number {
 
 /** Writes a zigzag varint (32-bit) at `position`; returns the position after it. */
 export function writeVarint(buffer: Buffer, position: number, value: number): number {
-  if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) {
+  if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) {
     throw new VarintError(`varint out of int32 range: ${value}`);
   }
   let zigzag = ((value << 1) ^ (value >> 31)) >>> 0;

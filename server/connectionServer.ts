@@ -23,6 +23,7 @@ import { defaultBrokerConfig } from '../engine/brokerConfig.js';
 import type { Logger } from '../engine/logger.js';
 import { FrameReader } from '../protocol/frame.js';
 import { ProtocolDecodeError } from '../protocol/wire.js';
+import { INT32_MAX } from '../common/limits.js';
 
 export type { BrokerResponse, RequestContext };
 
@@ -90,7 +91,7 @@ function limitsFrom(options: Partial<ConnectionLimits>): ConnectionLimits {
     maxConnections: options.maxConnections ?? defaults.maxConnections,
   };
   const ranges: Record<keyof ConnectionLimits, [number, number]> = {
-    socketRequestMaxBytes: [1, 0x7fffffff],
+    socketRequestMaxBytes: [1, INT32_MAX],
     maxInFlightRequestsPerConnection: [1, 10_000],
     maxQueuedResponseBytesPerConnection: [1, Number.MAX_SAFE_INTEGER],
     maxConnections: [1, 1_000_000],

@@ -278,7 +278,7 @@ describe('CreateTopics', () => {
     const restarted = await startBroker({ dataDir: first.config.dataDir, store: first.store });
     expect((await metadata(restarted.broker)).topics.map((topic) => [topic.name, topic.partitions.length])).toEqual([['durable', 2]]);
     expect((await topicConfigValues(restarted.broker, 'durable'))['retention.ms']).toBe('1234');
-    expect(restarted.broker.topics.partitionLog('durable', 1)).toBeDefined();
+    expect(restarted.broker.topics.partition('durable', 1)).toBeDefined();
     await restarted.broker.shutdown();
 
     // A fresh store knows nothing: the directories are left alone, the topic is gone.
@@ -528,7 +528,7 @@ describe('DeleteRecords', () => {
     const { broker } = await startBroker();
     // Small segments so that whole segments fall below the new log start.
     await createTopics(broker, [topicSpec('trimmed', 2, { configs: configsOf({ 'segment.bytes': '1024', 'file.delete.delay.ms': '0' }) })]);
-    const log = broker.topics.partitionLog('trimmed', 0)!;
+    const log = broker.topics.partition('trimmed', 0)!.log;
     for (let batch = 0; batch < 10; batch++) await log.append(labelledBatch(`b${batch}`, 5, 1_700_000_000_000 + batch * 10, { valueBytes: 60 }));
     expect(log.logEndOffset).toBe(50);
     const segmentsBefore = log.segmentCount;

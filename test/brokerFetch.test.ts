@@ -110,7 +110,7 @@ describe('Fetch', () => {
 
   it('Produce with acks=0 sends no response but appends', async () => {
     await produce(0, labelledBatch('quiet', 2, 1000), 0);
-    expect(started.broker.topics.partitionLog('events', 0)!.logEndOffset).toBe(2);
+    expect(started.broker.topics.partition('events', 0)!.log.logEndOffset).toBe(2);
   });
 });
 

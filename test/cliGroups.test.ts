@@ -185,7 +185,8 @@ describe('tidelog groups with a bundled consumer', () => {
   it('--to-datetime resets to the first record at or after that time', async () => {
     await ok(['topics', 'create', 'timed', '--partitions', '1']);
     await ok(['produce', 'timed'], 'early-1\nearly-2\nearly-3\n');
-    // A millisecond strictly after every early record and before every late one.
+    // A millisecond strictly after every early record and before every late one. The CLI stamps
+    // records with its own wall clock (another process: no clock to inject), so wait for it to pass.
     const boundaryMs = Date.now() + 1;
     await waitUntil(() => Date.now() > boundaryMs, 1_000, 'the clock to pass the boundary');
     await ok(['produce', 'timed'], 'late-1\nlate-2\n');

@@ -3,7 +3,7 @@
 // kcat and kafkajs, and what kcat writes with every codec librdkafka has reads back identically in
 // the bundled consumer. kafkajs only ships gzip among the codecs, so it reads the none/gzip cases.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConsumer, type Consumer } from '../client/consumer.js';
+import { createConsumer, type Consumer } from '../client/consumer/consumer.js';
 import { createProducer } from '../client/producer.js';
 import type { ProducerCompression } from '../client/batchBuilder.js';
 import { compressionName } from '../segments/compression.js';

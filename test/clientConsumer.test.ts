@@ -6,7 +6,7 @@
 // tested directly, and so is the connection's frame assembly (socket reads into frame buffers).
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConsumer, KafkaOffsetOutOfRangeError, type Consumer, type ConsumerOptions } from '../client/consumer.js';
+import { createConsumer, KafkaOffsetOutOfRangeError, type Consumer, type ConsumerOptions } from '../client/consumer/consumer.js';
 import { FrameAssembler } from '../client/connection.js';
 import { KafkaConfigError } from '../client/errors.js';
 import { createProducer } from '../client/producer.js';
@@ -18,8 +18,11 @@ import { CRC_OFFSET, encodeBatch } from '../segments/recordBatch.js';
 import { BrokerProcess, kafkaFor, kafkajs, kcat, createTopic } from './support/brokerProcess.js';
 import { kcatConsume } from './e2e/records.js';
 import { SeededRandom } from './support/random.js';
+import { waitFor } from './support/waitFor.js';
 
 const IDLE_MS = 1_500;
+/** How long a fetcher that runs ahead may take to fill its prefetch buffer. */
+const PREFETCH_TIMEOUT_MS = 10_000;
 let broker: BrokerProcess;
 const consumers: Consumer[] = [];
 
@@ -270,8 +273,11 @@ describe('consumer flow control', () => {
     for await (const record of reader.records({ idleTimeoutMs: IDLE_MS })) {
       expect(Number(record.offset)).toBe(next++);
       read++;
-      // A slow reader: the fetcher runs ahead until the bound stops it.
-      if (read % 2000 === 0) await new Promise<void>((resolve) => setTimeout(resolve, 20));
+      // A slow reader: it stops and lets the fetcher run ahead until the bound stops it (held bytes
+      // at prefetchMaxBytes). Not near the end, where less than that is left to fetch.
+      if (read % 2000 === 0 && (count - read) * 200 > prefetchMaxBytes) {
+        await waitFor(() => reader.heldBytes, { until: (held) => held >= prefetchMaxBytes, timeoutMs: PREFETCH_TIMEOUT_MS, what: `the fetcher to fill the prefetch buffer after ${read} records read (heldBytes)` });
+      }
       expect(reader.heldBytes).toBeLessThanOrEqual(prefetchMaxBytes + maxBytes);
       if (read === count) break;
     }
@@ -314,7 +320,8 @@ describe('consumer flow control', () => {
     const reader = consumer();
     reader.assign([{ topic: 'consume-seek', partition: 0, offset: 1_000_000 }]);
     const waiting = take(reader, 1, 60_000);
-    await new Promise<void>((resolve) => setTimeout(resolve, 200));
+    // Waiting for real: the offset was out of range, reset to the log end, and nothing comes.
+    await waitFor(() => reader.position('consume-seek', 0), { until: (position) => position !== null && position < 1_000_000n, timeoutMs: 10_000, what: 'the consumer to reset its out-of-range position to the log end' });
     await reader.close();
     expect(await waiting).toEqual([]);
 

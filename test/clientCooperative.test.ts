@@ -8,9 +8,10 @@
 // of a cooperative assignment, and a group that falls back to an eager assignor.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeSubscription, encodeSubscription, rebalanceProtocolOf, resolveAssignors, type Assignor, type GroupAssignment, type MemberSubscription } from '../client/assignors.js';
-import type { Consumer, TopicPartition } from '../client/consumer.js';
+import type { Consumer } from '../client/consumer/consumer.js';
 import { createProducer, type Producer } from '../client/producer.js';
 import { cooperativeStickyAssignor, stickyAssign, subscriptionGeneration } from '../client/stickyAssignor.js';
+import type { TopicPartition } from '../client/types.js';
 import { decodeLeaveGroupResponse, encodeLeaveGroupRequest } from '../protocol/generated/index.js';
 import { useGroupBroker, GROUP_WAIT_MS } from './support/groupFixture.js';
 import { BrokerProcess, runKcat, waitUntil, withRawClient, createTopic } from './support/brokerProcess.js';
@@ -306,6 +307,8 @@ describe('cooperative groups against a broker', () => {
       for (let i = 0; running; i++) {
         const records = Array.from({ length: partitions }, (_, partition) => ({ value: `p${partition}-${i}`, partition }));
         for (const meta of await producer.send(topic, records)) acked[meta.partition] = Math.max(acked[meta.partition]!, Number(meta.offset) + 1);
+        // Pacing, not waiting: a steady trickle of records while members join and leave (what the
+        // test needs to see keep flowing) without flooding the broker. Nothing is asserted on it.
         await new Promise<void>((resolve) => setTimeout(resolve, intervalMs));
       }
     })();
@@ -334,6 +337,8 @@ describe('cooperative groups against a broker', () => {
       }
     };
     snapshot();
+    // Sampling, not waiting: the consumer has no public assignment-change callback to listen to.
+    // The assignments sampled here each last until the test's next waitForSplit, far longer than a tick.
     const timer = setInterval(snapshot, 1);
     return {
       snapshots,

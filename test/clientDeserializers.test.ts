@@ -4,7 +4,7 @@
 // KafkaSerializationError) naming topic, partition and offset, the position stays at that record,
 // and a seek past it continues. Runs a broker child process from dist/ (`npm run build` first).
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { Consumer, createConsumer, KafkaRecordDeserializationError } from '../client/consumer.js';
+import { Consumer, createConsumer, KafkaRecordDeserializationError } from '../client/consumer/consumer.js';
 import { KafkaConfigError } from '../client/errors.js';
 import { createProducer, type ProducerRecord } from '../client/producer.js';
 import type { ConsumerRecord } from '../client/recordDecoder.js';

@@ -5,7 +5,7 @@
 // member sharing a group with a bundled one.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, rangeAssignor, roundRobinAssignor, resolveAssignors, type GroupAssignment, type MemberSubscription } from '../client/assignors.js';
-import { createConsumer, type Consumer } from '../client/consumer.js';
+import { createConsumer, type Consumer } from '../client/consumer/consumer.js';
 import { KafkaConfigError } from '../client/errors.js';
 import { createProducer } from '../client/producer.js';
 import type { ConsumerRecord } from '../client/recordDecoder.js';

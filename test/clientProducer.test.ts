@@ -10,6 +10,7 @@ import { createProducer, type ProducerRecord } from '../client/producer.js';
 import { ErrorCode, errorCodeName } from '../protocol/errors.js';
 import { BrokerProcess, waitUntil, withRawClient } from './support/brokerProcess.js';
 import { byPartition, fromDecoded, kcatConsume, type ReadRecord } from './e2e/records.js';
+import { waitFor } from './support/waitFor.js';
 
 const PARTITIONS = 4;
 let broker: BrokerProcess;
@@ -136,9 +137,12 @@ describe('client producer', () => {
     else expect(offsets).toEqual(records.map((_, i) => BigInt(i)));
     const read = await withRawClient(broker, async (client) => {
       // acks=0: nothing says when the appends are done; wait for the log end to reach them.
-      let end = 0n;
-      const deadline = Date.now() + 10_000;
-      while (end < BigInt(records.length) && Date.now() < deadline) end = (await client.listOffsets(topic, 1, -1n)).offset ?? -1n;
+      await waitFor(async () => (await client.listOffsets(topic, 1, -1n)).offset ?? -1n, {
+        until: (end) => end >= BigInt(records.length),
+        timeoutMs: 10_000,
+        what: `the log end of ${topic}-1 to reach ${records.length}`,
+        describe: (end) => `log end ${end}`,
+      });
       return client.fetchAllRecords(topic, 1);
     });
     expect(read.map((r) => r.value?.toString())).toEqual(records.map((r) => r.value.toString()));

@@ -35,6 +35,8 @@ interface Read {
 }
 
 const HOUR_MS = 60 * 60 * 1000;
+/** A high watermark past every segment of a plan's input: no bound from it. */
+const NO_BOUND = Number.MAX_SAFE_INTEGER;
 
 let root: { path: string; remove: () => Promise<void> };
 let pool: WorkerPool;
@@ -95,7 +97,7 @@ function expectStrictlyIncreasing(records: readonly Read[]): void {
 
 async function cleanerFor(test: TestLog, settings: CompactionSettings, options: { mapBudgetBytes?: number; taskTimeoutMs?: number; logger?: MemoryLogger } = {}): Promise<{ cleaner: LogCleaner; target: CleanerTarget; logger: MemoryLogger }> {
   const logger = options.logger ?? new MemoryLogger();
-  const target: CleanerTarget = { topic: 'table', partition: 0, log: test.log, settings };
+  const target: CleanerTarget = { topic: 'table', partition: 0, log: test.log, get highWatermark() { return test.log.durableEndOffset; }, settings };
   const cleaner = await LogCleaner.open({
     dataDir: root.path,
     targets: () => [target],
@@ -418,7 +420,7 @@ describe('the key offset map', () => {
   });
 
   it('plans nothing without sealed segments; plans the sealed ones below the first uncleanable offset, with the dirty ratio in whole segments', () => {
-    expect(planCleaning({ sealed: [], logStartOffset: 0, checkpointOffset: null, nowMs: 0, minCompactionLagMs: 0 }).segments).toEqual([]);
+    expect(planCleaning({ sealed: [], logStartOffset: 0, checkpointOffset: null, nowMs: 0, minCompactionLagMs: 0, highWatermark: NO_BOUND }).segments).toEqual([]);
     const plan = planCleaning({
       sealed: [
         { baseOffset: 0, nextBaseOffset: 10, sizeBytes: 600, largestTimestamp: 1 },
@@ -429,6 +431,7 @@ describe('the key offset map', () => {
       checkpointOffset: 10,
       nowMs: 100,
       minCompactionLagMs: 0,
+      highWatermark: NO_BOUND,
     });
     expect(plan.segments.map((segment) => segment.baseOffset)).toEqual([0, 10, 20]);
     expect(plan.cleanableEndOffset).toBe(30);
@@ -442,9 +445,22 @@ describe('the key offset map', () => {
       checkpointOffset: null,
       nowMs: 100,
       minCompactionLagMs: 10,
+      highWatermark: NO_BOUND,
     });
     expect(lagged.cleanableEndOffset).toBe(10);
     expect(lagged.segments.map((segment) => segment.baseOffset)).toEqual([0]);
+  });
+
+  it('never plans a segment that reaches the high watermark: records above it are not acknowledged yet', () => {
+    const sealed = [
+      { baseOffset: 0, nextBaseOffset: 10, sizeBytes: 600, largestTimestamp: 1 },
+      { baseOffset: 10, nextBaseOffset: 20, sizeBytes: 300, largestTimestamp: 1 },
+    ];
+    const bounded = planCleaning({ sealed, logStartOffset: 0, checkpointOffset: null, nowMs: 100, minCompactionLagMs: 0, highWatermark: 15 });
+    expect(bounded.cleanableEndOffset).toBe(10);
+    expect(bounded.segments.map((segment) => segment.baseOffset)).toEqual([0]);
+    const atTheEnd = planCleaning({ sealed, logStartOffset: 0, checkpointOffset: null, nowMs: 100, minCompactionLagMs: 0, highWatermark: 20 });
+    expect(atTheEnd.segments.map((segment) => segment.baseOffset)).toEqual([0, 10]);
   });
 });
 
@@ -460,7 +476,7 @@ describe('produce to a compacted topic', () => {
       };
       expect(await produce(null)).toBe(ErrorCode.INVALID_RECORD);
       expect(await produce(Buffer.from('k2'))).toBe(ErrorCode.NONE);
-      expect(started.broker.topics.partitionLog('table', 0)!.logEndOffset).toBe(2);
+      expect(started.broker.topics.partition('table', 0)!.log.logEndOffset).toBe(2);
     } finally {
       await started.stop();
     }

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionServer, type BrokerResponse, type ConnectionLimits, type FrameHandler, type RequestContext } from '../server/connectionServer.js';
 import { MemoryLogger } from '../engine/logger.js';
 import { FrameReader } from '../protocol/frame.js';
+import { waitFor } from './support/waitFor.js';
 
 const WAIT_MS = 10_000;
 
@@ -125,13 +126,9 @@ function waitForEvent(emitter: EventEmitter, event: string, condition: () => boo
   });
 }
 
-/** For server-side state that has no event: checks once per event-loop turn, bounded in time. */
+/** For server-side state that has no event: checks every millisecond, bounded in time. */
 async function eventually(condition: () => boolean, label: string, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${label}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  await waitFor(condition, { timeoutMs, what: label, intervalMs: 1 });
 }
 
 class TestClient extends EventEmitter {

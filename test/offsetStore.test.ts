@@ -58,7 +58,7 @@ describe('OffsetStore', () => {
     // Every record of a group sits in the one partition Kafka would use.
     const partition = second.store.partitionFor('orders-app');
     for (let p = 0; p < 5; p++) {
-      const log = second.topics.partitionLog(CONSUMER_OFFSETS_TOPIC, p)!;
+      const log = second.topics.partition(CONSUMER_OFFSETS_TOPIC, p)!.log;
       if (p === partition) expect(log.logEndOffset).toBeGreaterThanOrEqual(4);
     }
     await second.close();

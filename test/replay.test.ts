@@ -357,7 +357,7 @@ describe('ScanRecords in the broker (this process)', () => {
     try {
       const { broker: inProcess } = started;
       await inProcess.topics.create('events', 1, -1, {});
-      const log = inProcess.topics.partitionLog('events', 0)!;
+      const log = inProcess.topics.partition('events', 0)!.log;
       for (let i = 0; i < 10; i++) {
         await log.append(encodeBatch([{ key: Buffer.from(`key-${i % 3}`), value: Buffer.from(`v${i}`), timestamp: BASE_TIME + i }]));
       }

@@ -45,6 +45,7 @@ import {
   type SyncGroupResult,
 } from './groupTypes.js';
 import type { Scheduler } from './scheduler.js';
+import { INT32_MAX } from '../../common/limits.js';
 
 export * from './groupTypes.js';
 
@@ -55,7 +56,6 @@ export const CLOSED_PARKED_ERROR_CODE = ErrorCode.NOT_COORDINATOR;
 /** Answer to any request after close. */
 export const CLOSED_ERROR_CODE = ErrorCode.COORDINATOR_NOT_AVAILABLE;
 
-const INT32_MAX = 2_147_483_647;
 
 /** restoreGroup was handed a group that cannot be right (a storage bug or corruption). */
 export class GroupRestoreError extends Error {

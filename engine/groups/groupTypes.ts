@@ -3,6 +3,7 @@
 // member checks of OffsetCommit), the persisted form of a group, change events, and the limits.
 // Error codes are Kafka's (protocol/errors.ts); the wire handlers copy them into responses as is.
 import { ConfigError } from '../errors.js';
+import { INT32_MAX } from '../../common/limits.js';
 
 /** Group states, spelled as Kafka spells them in DescribeGroups and ListGroups. */
 export type GroupStateName = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
@@ -242,7 +243,6 @@ export interface GroupCoordinatorConfig {
   newMemberJoinTimeoutMs: number;
 }
 
-const INT32_MAX = 2_147_483_647;
 
 export const DEFAULT_GROUP_COORDINATOR_CONFIG: Readonly<GroupCoordinatorConfig> = {
   minSessionTimeoutMs: 6_000,

@@ -27,6 +27,8 @@ const OFFSET_VALUE_VERSION = 3;
 const GROUP_VALUE_VERSION = 3;
 /** Bytes read per step while loading a partition at start. */
 const LOAD_READ_BYTES = 4 * 1024 * 1024;
+/** offsets.commit.timeout.ms (Kafka's default): how long a commit waits for the in-sync replicas. */
+const OFFSETS_COMMIT_TIMEOUT_MS = 5_000;
 /** Committed metadata strings longer than this are refused (Kafka: offset.metadata.max.bytes). */
 export const MAX_OFFSET_METADATA_BYTES = 4096;
 
@@ -98,12 +100,12 @@ export class OffsetStore {
   }
 
   private async loadPartition(partition: number): Promise<number> {
-    const log = this.topics.partitionLog(CONSUMER_OFFSETS_TOPIC, partition);
-    if (log === undefined) throw new Error(`${CONSUMER_OFFSETS_TOPIC}-${partition} has no log`);
-    let offset = log.logStartOffset;
+    const offsets = this.topics.partition(CONSUMER_OFFSETS_TOPIC, partition);
+    if (offsets === undefined) throw new Error(`${CONSUMER_OFFSETS_TOPIC}-${partition} has no log`);
+    let offset = offsets.logStartOffset;
     let applied = 0;
-    while (offset < log.logEndOffset) {
-      const { records } = await log.read(offset, LOAD_READ_BYTES);
+    while (offset < offsets.highWatermark) {
+      const { records } = await offsets.read(offset, LOAD_READ_BYTES);
       if (records.length === 0) break;
       let position = 0;
       while (position < records.length) {
@@ -171,9 +173,10 @@ export class OffsetStore {
   /** Appends records to the group's partition, then applies them to memory. */
   private async write(groupId: string, records: RecordInput[]): Promise<void> {
     if (records.length === 0) return;
-    const log = this.topics.partitionLog(CONSUMER_OFFSETS_TOPIC, this.partitionFor(groupId));
-    if (log === undefined) throw new Error(`${CONSUMER_OFFSETS_TOPIC} is not loaded`);
-    await log.append(encodeBatch(records, { baseTimestamp: this.clock.nowMs() }));
+    const offsets = this.topics.partition(CONSUMER_OFFSETS_TOPIC, this.partitionFor(groupId));
+    if (offsets === undefined) throw new Error(`${CONSUMER_OFFSETS_TOPIC} is not loaded`);
+    // As Kafka's coordinator: acks=-1, so a commit is answered only once every in-sync replica has it.
+    await offsets.appendAsLeader(encodeBatch(records, { baseTimestamp: this.clock.nowMs() }), -1, OFFSETS_COMMIT_TIMEOUT_MS);
     for (const record of records) this.apply(record.key, record.value);
   }
 

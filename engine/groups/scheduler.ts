@@ -2,6 +2,8 @@
 // real timer: production uses `TimerScheduler` (setTimeout, unref'd), tests drive `ManualScheduler`
 // by hand and every rebalance, session expiry and delayed join becomes a deterministic step.
 
+import { MAX_TIMER_DELAY_MS } from '../../common/limits.js';
+
 /** Cancels a scheduled callback; calling it after the callback ran, or twice, does nothing. */
 export type Cancel = () => void;
 
@@ -11,10 +13,6 @@ export interface Scheduler {
   /** Runs `callback` once `nowMs()` has reached `atMs` (at once, asynchronously, if already past). */
   schedule(atMs: number, callback: () => void): Cancel;
 }
-
-// setTimeout stores its delay in a signed 32-bit integer and fires after 1 ms when given more; longer
-// waits are taken in hops of at most this much.
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 function checkDueTime(atMs: number): void {
   if (!Number.isFinite(atMs)) throw new Error(`scheduler: due time must be a finite number of milliseconds, got ${atMs}`);

@@ -11,6 +11,7 @@ import { encodeAlterConfigsResponse, type AlterConfigsResponse } from '../../pro
 import { invalidTopicName, TopicError } from '../topicManager.js';
 import { duplicatesOf, failureOf } from './itemFailures.js';
 import { ConfigResourceType } from './describeConfigs.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler, type HandlerContext } from './handler.js';
 
 export interface ResourceOutcome {
@@ -80,7 +81,7 @@ function requestedConfigs(resource: AlterConfigsRequestResource): Record<string,
 }
 
 export const alterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfigsResponse>({
-  apiKey: 33,
+  apiKey: ApiKey.AlterConfigs,
   decode: decodeAlterConfigsRequest,
   encode: encodeAlterConfigsResponse,
   async handle(request, _version, context) {

@@ -5,6 +5,7 @@ import { ADVERTISED_APIS } from '../../protocol/apis.js';
 import { ErrorCode } from '../../protocol/errors.js';
 import { decodeApiVersionsRequest, type ApiVersionsRequest } from '../../protocol/generated/apiVersionsRequest.js';
 import { encodeApiVersionsResponse, type ApiVersionsResponse } from '../../protocol/generated/apiVersionsResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export function apiVersionsBody(): ApiVersionsResponse {
@@ -16,7 +17,7 @@ export function apiVersionsBody(): ApiVersionsResponse {
 }
 
 export const apiVersionsHandler = defineHandler<ApiVersionsRequest, ApiVersionsResponse>({
-  apiKey: 18,
+  apiKey: ApiKey.ApiVersions,
   decode: decodeApiVersionsRequest,
   encode: encodeApiVersionsResponse,
   handle: () => Promise.resolve(apiVersionsBody()),

@@ -7,6 +7,7 @@ import { decodeCreatePartitionsRequest, type CreatePartitionsRequest, type Creat
 import { encodeCreatePartitionsResponse, type CreatePartitionsResponse, type CreatePartitionsResponseTopicResult } from '../../protocol/generated/createPartitionsResponse.js';
 import { TopicError, type TopicManager } from '../topicManager.js';
 import { duplicatesOf, failureOf } from './itemFailures.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 /** Checks a manual assignment against what this node can do; the engine checks the count itself. */
@@ -27,7 +28,7 @@ function checkAssignments(request: CreatePartitionsRequestTopic, topics: TopicMa
 }
 
 export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, CreatePartitionsResponse>({
-  apiKey: 37,
+  apiKey: ApiKey.CreatePartitions,
   decode: decodeCreatePartitionsRequest,
   encode: encodeCreatePartitionsResponse,
   async handle(request, _version, context) {

@@ -7,6 +7,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { decodeCreateTopicsRequest, type CreateTopicsRequest, type CreateTopicsRequestCreatableTopic } from '../../protocol/generated/createTopicsRequest.js';
 import { encodeCreateTopicsResponse, type CreateTopicsResponse, type CreateTopicsResponseCreatableTopicResult } from '../../protocol/generated/createTopicsResponse.js';
 import { TopicError } from '../topicManager.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 import { duplicatesOf, failureOf } from './itemFailures.js';
 
@@ -43,7 +44,7 @@ function result(name: string, errorCode: number, errorMessage: string | null): C
 }
 
 export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopicsResponse>({
-  apiKey: 19,
+  apiKey: ApiKey.CreateTopics,
   decode: decodeCreateTopicsRequest,
   encode: encodeCreateTopicsResponse,
   async handle(request, _version, context) {

@@ -2,10 +2,11 @@
 // __consumer_offsets); NON_EMPTY_GROUP while members remain, GROUP_ID_NOT_FOUND when unknown.
 import { decodeDeleteGroupsRequest, type DeleteGroupsRequest } from '../../protocol/generated/deleteGroupsRequest.js';
 import { encodeDeleteGroupsResponse, type DeleteGroupsResponse } from '../../protocol/generated/deleteGroupsResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export const deleteGroupsHandler = defineHandler<DeleteGroupsRequest, DeleteGroupsResponse>({
-  apiKey: 42,
+  apiKey: ApiKey.DeleteGroups,
   decode: decodeDeleteGroupsRequest,
   encode: encodeDeleteGroupsResponse,
   async handle(request, _version, context) {

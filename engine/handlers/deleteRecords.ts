@@ -1,6 +1,6 @@
 // DeleteRecords (21), v0-1: moves each partition's log start offset (its low watermark) up to the
-// requested offset through PartitionLog.deleteSegmentsBelow, and answers the new log start.
-// Offset -1 means the high watermark (the log end on a single node). An offset below 0 (other
+// requested offset through Partition.deleteRecordsBelow, and answers the new log start.
+// Offset -1 means the high watermark. An offset below 0 (other
 // than -1) or past the high watermark is OFFSET_OUT_OF_RANGE; one at or below the current log
 // start changes nothing, as in Kafka. The deletion is local, so timeoutMs is only an upper bound
 // on the wait (the deletion queues behind the partition's pending appends): a partition still
@@ -9,6 +9,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { decodeDeleteRecordsRequest, type DeleteRecordsRequest } from '../../protocol/generated/deleteRecordsRequest.js';
 import { encodeDeleteRecordsResponse, type DeleteRecordsResponse, type DeleteRecordsResponsePartitionResult } from '../../protocol/generated/deleteRecordsResponse.js';
 import { failureOf } from './itemFailures.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler, type HandlerContext } from './handler.js';
 
 /** The longest a request waits for its deletions, whatever its timeoutMs (0 or less included). */
@@ -19,20 +20,19 @@ const NO_LOW_WATERMARK = -1n;
 
 async function deleteBelow(topic: string, partitionIndex: number, offset: bigint, context: HandlerContext): Promise<DeleteRecordsResponsePartitionResult> {
   const refused = (errorCode: number): DeleteRecordsResponsePartitionResult => ({ partitionIndex, lowWatermark: NO_LOW_WATERMARK, errorCode });
-  const log = context.services.topics.partitionLog(topic, partitionIndex);
-  if (log === undefined) return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-  const highWatermark = log.logEndOffset;
-  if (offset !== HIGH_WATERMARK && (offset < 0n || offset > BigInt(highWatermark))) return refused(ErrorCode.OFFSET_OUT_OF_RANGE);
+  const partition = context.services.topics.partition(topic, partitionIndex);
+  if (partition === undefined) return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  if (offset !== HIGH_WATERMARK && (offset < 0n || offset > BigInt(partition.highWatermark))) return refused(ErrorCode.OFFSET_OUT_OF_RANGE);
   try {
-    await log.deleteSegmentsBelow(offset === HIGH_WATERMARK ? highWatermark : Number(offset));
-    return { partitionIndex, lowWatermark: BigInt(log.logStartOffset), errorCode: ErrorCode.NONE };
+    const logStartOffset = await partition.deleteRecordsBelow(Number(offset));
+    return { partitionIndex, lowWatermark: BigInt(logStartOffset), errorCode: ErrorCode.NONE };
   } catch (error) {
     return refused(failureOf(error, context, { api: 'DeleteRecords', topic, partition: partitionIndex }).errorCode);
   }
 }
 
 export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRecordsResponse>({
-  apiKey: 21,
+  apiKey: ApiKey.DeleteRecords,
   decode: decodeDeleteRecordsRequest,
   encode: encodeDeleteRecordsResponse,
   async handle(request, _version, context) {

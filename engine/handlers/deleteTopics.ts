@@ -7,6 +7,7 @@ import { decodeDeleteTopicsRequest, type DeleteTopicsRequest } from '../../proto
 import { encodeDeleteTopicsResponse, type DeleteTopicsResponse, type DeleteTopicsResponseDeletableTopicResult } from '../../protocol/generated/deleteTopicsResponse.js';
 import { invalidTopicName } from '../topicManager.js';
 import { failureOf } from './itemFailures.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 function namesOf(request: DeleteTopicsRequest): string[] {
@@ -14,7 +15,7 @@ function namesOf(request: DeleteTopicsRequest): string[] {
 }
 
 export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopicsResponse>({
-  apiKey: 20,
+  apiKey: ApiKey.DeleteTopics,
   decode: decodeDeleteTopicsRequest,
   encode: encodeDeleteTopicsResponse,
   async handle(request, _version, context) {

@@ -20,6 +20,7 @@ import {
 import { defaultBrokerConfig, type BrokerConfig } from '../brokerConfig.js';
 import { TOPIC_CONFIGS, effectiveTopicConfigs, type ConfigMap, type ConfigSource } from '../topicConfig.js';
 import { invalidTopicName } from '../topicManager.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler, type BrokerServices } from './handler.js';
 
 /** Kafka's config resource types (ConfigResource.Type). */
@@ -120,7 +121,7 @@ function describe(resource: DescribeConfigsRequestResource, includeSynonyms: boo
 }
 
 export const describeConfigsHandler = defineHandler<DescribeConfigsRequest, DescribeConfigsResponse>({
-  apiKey: 32,
+  apiKey: ApiKey.DescribeConfigs,
   decode: decodeDescribeConfigsRequest,
   encode: encodeDescribeConfigsResponse,
   handle: (request, _version, context) =>

@@ -2,10 +2,11 @@
 // only while Stable, as Kafka shows them). An unknown group is "Dead" with no error below v6.
 import { decodeDescribeGroupsRequest, type DescribeGroupsRequest } from '../../protocol/generated/describeGroupsRequest.js';
 import { encodeDescribeGroupsResponse, type DescribeGroupsResponse } from '../../protocol/generated/describeGroupsResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export const describeGroupsHandler = defineHandler<DescribeGroupsRequest, DescribeGroupsResponse>({
-  apiKey: 15,
+  apiKey: ApiKey.DescribeGroups,
   decode: decodeDescribeGroupsRequest,
   encode: encodeDescribeGroupsResponse,
   async handle(request, _version, context) {

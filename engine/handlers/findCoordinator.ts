@@ -4,6 +4,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { decodeFindCoordinatorRequest, type FindCoordinatorRequest } from '../../protocol/generated/findCoordinatorRequest.js';
 import { encodeFindCoordinatorResponse, type FindCoordinatorResponse } from '../../protocol/generated/findCoordinatorResponse.js';
 import { kafkaErrorCodeOf } from '../kafkaErrors.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 const GROUP_KEY_TYPE = 0;
@@ -13,7 +14,7 @@ function refused(errorCode: number, errorMessage: string): FindCoordinatorRespon
 }
 
 export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, FindCoordinatorResponse>({
-  apiKey: 10,
+  apiKey: ApiKey.FindCoordinator,
   decode: decodeFindCoordinatorRequest,
   encode: encodeFindCoordinatorResponse,
   async handle(request, _version, context) {

@@ -1,10 +1,11 @@
 // Heartbeat (12), v0-3: renews the member's session; REBALANCE_IN_PROGRESS tells it to rejoin.
 import { decodeHeartbeatRequest, type HeartbeatRequest } from '../../protocol/generated/heartbeatRequest.js';
 import { encodeHeartbeatResponse, type HeartbeatResponse } from '../../protocol/generated/heartbeatResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export const heartbeatHandler = defineHandler<HeartbeatRequest, HeartbeatResponse>({
-  apiKey: 12,
+  apiKey: ApiKey.Heartbeat,
   decode: decodeHeartbeatRequest,
   encode: encodeHeartbeatResponse,
   async handle(request, _version, context) {

@@ -8,6 +8,7 @@ import { decodeIncrementalAlterConfigsRequest, type IncrementalAlterConfigsReque
 import { encodeIncrementalAlterConfigsResponse, type IncrementalAlterConfigsResponse } from '../../protocol/generated/incrementalAlterConfigsResponse.js';
 import { TopicError, type IncrementalConfigOp } from '../topicManager.js';
 import { alterResources, refuseDuplicateKeys } from './alterConfigs.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 /** Kafka's AlterConfigOp.OpType ids. */
@@ -25,7 +26,7 @@ function operationsOf(resource: IncrementalAlterConfigsRequestAlterConfigsResour
 }
 
 export const incrementalAlterConfigsHandler = defineHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>({
-  apiKey: 44,
+  apiKey: ApiKey.IncrementalAlterConfigs,
   decode: decodeIncrementalAlterConfigsRequest,
   encode: encodeIncrementalAlterConfigsResponse,
   async handle(request, _version, context) {

@@ -5,10 +5,11 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import { decodeInitProducerIdRequest, type InitProducerIdRequest } from '../../protocol/generated/initProducerIdRequest.js';
 import { encodeInitProducerIdResponse, type InitProducerIdResponse } from '../../protocol/generated/initProducerIdResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitProducerIdResponse>({
-  apiKey: 22,
+  apiKey: ApiKey.InitProducerId,
   decode: decodeInitProducerIdRequest,
   encode: encodeInitProducerIdResponse,
   async handle(request, _version, context) {

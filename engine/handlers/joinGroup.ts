@@ -5,10 +5,11 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { decodeJoinGroupRequest, type JoinGroupRequest } from '../../protocol/generated/joinGroupRequest.js';
 import { encodeJoinGroupResponse, type JoinGroupResponse } from '../../protocol/generated/joinGroupResponse.js';
 import { CONSUMER_PROTOCOL_TYPE, isValidSubscription } from '../groups/consumerProtocol.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupResponse>({
-  apiKey: 11,
+  apiKey: ApiKey.JoinGroup,
   decode: decodeJoinGroupRequest,
   encode: encodeJoinGroupResponse,
   async handle(request, version, context) {

@@ -1,10 +1,11 @@
 // LeaveGroup (13), v0-1: one member leaves (v3+ batches are not advertised); the group rebalances.
 import { decodeLeaveGroupRequest, type LeaveGroupRequest } from '../../protocol/generated/leaveGroupRequest.js';
 import { encodeLeaveGroupResponse, type LeaveGroupResponse } from '../../protocol/generated/leaveGroupResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export const leaveGroupHandler = defineHandler<LeaveGroupRequest, LeaveGroupResponse>({
-  apiKey: 13,
+  apiKey: ApiKey.LeaveGroup,
   decode: decodeLeaveGroupRequest,
   encode: encodeLeaveGroupResponse,
   async handle(request, version, context) {

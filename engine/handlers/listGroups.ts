@@ -1,10 +1,11 @@
 // ListGroups (16), v0-2: every group this coordinator knows.
 import { decodeListGroupsRequest, type ListGroupsRequest } from '../../protocol/generated/listGroupsRequest.js';
 import { encodeListGroupsResponse, type ListGroupsResponse } from '../../protocol/generated/listGroupsResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export const listGroupsHandler = defineHandler<ListGroupsRequest, ListGroupsResponse>({
-  apiKey: 16,
+  apiKey: ApiKey.ListGroups,
   decode: decodeListGroupsRequest,
   encode: encodeListGroupsResponse,
   async handle(_request, _version, context) {

@@ -6,6 +6,7 @@ import { decodeMetadataRequest, type MetadataRequest } from '../../protocol/gene
 import { encodeMetadataResponse, type MetadataResponse, type MetadataResponseTopic } from '../../protocol/generated/metadataResponse.js';
 import { kafkaErrorCodeOf } from '../kafkaErrors.js';
 import { INTERNAL_TOPICS, invalidTopicName, type Topic } from '../topicManager.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler, type BrokerServices } from './handler.js';
 
 export function describeTopic(topic: Topic, nodeId: number): MetadataResponseTopic {
@@ -47,7 +48,7 @@ export async function topicForUse(services: BrokerServices, name: string, allowA
 }
 
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>({
-  apiKey: 3,
+  apiKey: ApiKey.Metadata,
   decode: decodeMetadataRequest,
   encode: encodeMetadataResponse,
   async handle(request, version, context) {

@@ -8,6 +8,7 @@ import { encodeOffsetCommitResponse, type OffsetCommitResponse } from '../../pro
 import { MAX_OFFSET_METADATA_BYTES, type OffsetToCommit } from '../groups/offsetStore.js';
 import { kafkaErrorCodeOf } from '../kafkaErrors.js';
 import { assignedPartitions, CONSUMER_PROTOCOL_TYPE } from '../groups/consumerProtocol.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler, type HandlerContext } from './handler.js';
 
 function everyPartition(request: OffsetCommitRequest, errorCode: number): OffsetCommitResponse {
@@ -36,7 +37,7 @@ function partitionsOwnedByOthers(context: HandlerContext, request: OffsetCommitR
 }
 
 export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetCommitResponse>({
-  apiKey: 8,
+  apiKey: ApiKey.OffsetCommit,
   decode: decodeOffsetCommitRequest,
   encode: encodeOffsetCommitResponse,
   async handle(request, _version, context) {
@@ -51,7 +52,7 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
       for (const partition of topic.partitions) {
         const key = `${topic.name}\u0000${partition.partitionIndex}`;
         const metadata = partition.committedMetadata ?? '';
-        if (topics.partitionLog(topic.name, partition.partitionIndex) === undefined) errors.set(key, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+        if (topics.partition(topic.name, partition.partitionIndex) === undefined) errors.set(key, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
         else if (ownedByOthers !== null && ownedByOthers.has(key)) errors.set(key, ErrorCode.ILLEGAL_GENERATION);
         else if (Buffer.byteLength(metadata, 'utf8') > MAX_OFFSET_METADATA_BYTES) errors.set(key, ErrorCode.OFFSET_METADATA_TOO_LARGE);
         // Kafka stores any offset, the -1/-2 sentinels of admin resets included; only values a

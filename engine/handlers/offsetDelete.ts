@@ -3,6 +3,7 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import { decodeOffsetDeleteRequest, type OffsetDeleteRequest } from '../../protocol/generated/offsetDeleteRequest.js';
 import { encodeOffsetDeleteResponse, type OffsetDeleteResponse } from '../../protocol/generated/offsetDeleteResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 function answer(request: OffsetDeleteRequest, errorCode: number, partitionError: number): OffsetDeleteResponse {
@@ -14,7 +15,7 @@ function answer(request: OffsetDeleteRequest, errorCode: number, partitionError:
 }
 
 export const offsetDeleteHandler = defineHandler<OffsetDeleteRequest, OffsetDeleteResponse>({
-  apiKey: 47,
+  apiKey: ApiKey.OffsetDelete,
   decode: decodeOffsetDeleteRequest,
   encode: encodeOffsetDeleteResponse,
   async handle(request, _version, context) {

@@ -4,10 +4,11 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import { decodeOffsetFetchRequest, type OffsetFetchRequest } from '../../protocol/generated/offsetFetchRequest.js';
 import { encodeOffsetFetchResponse, type OffsetFetchResponse, type OffsetFetchResponseTopic } from '../../protocol/generated/offsetFetchResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export const offsetFetchHandler = defineHandler<OffsetFetchRequest, OffsetFetchResponse>({
-  apiKey: 9,
+  apiKey: ApiKey.OffsetFetch,
   decode: decodeOffsetFetchRequest,
   encode: encodeOffsetFetchResponse,
   async handle(request, _version, context) {

@@ -2,14 +2,18 @@
 // message sets, which the log refuses as UNSUPPORTED_FOR_MESSAGE_FORMAT). Every partition's
 // record set goes to its log as the raw bytes the client sent; the log validates every batch
 // (engine/log/appendValidation.ts) and assigns offsets. A refusal carries its reason (errorMessage)
-// and, for a record at fault, that record's index (recordErrors), both from v8 as KIP-467 has it. acks 0 sends no response, 1 and -1 answer once the append is done under the topic's
-// flush policy (one node: the leader is every replica). Missing topics are auto-created.
+// and, for a record at fault, that record's index (recordErrors), both from v8 as KIP-467 has it.
+// acks 0 sends no response; 1 answers once the append is done under the topic's flush policy;
+// -1 once the partition's high watermark covers it (one node: the same moment), else
+// REQUEST_TIMED_OUT after the request's timeoutMs. Missing topics are auto-created.
 import { ErrorCode } from '../../protocol/errors.js';
 import { decodeProduceRequest, type ProduceRequest } from '../../protocol/generated/produceRequest.js';
 import { encodeProduceResponse, type ProduceResponse, type ProduceResponseBatchIndexAndErrorMessage, type ProduceResponsePartitionProduceResponse } from '../../protocol/generated/produceResponse.js';
 import { ATTRIBUTES_OFFSET, ATTRIBUTE_TRANSACTIONAL, BATCH_LENGTH_OFFSET, LOG_OVERHEAD, PRODUCER_ID_OFFSET, RECORDS_OFFSET } from '../../segments/recordBatch.js';
 import { kafkaErrorCodeOf } from '../kafkaErrors.js';
 import { InvalidRecordsError } from '../errors.js';
+import type { RequiredAcks } from '../partition/partition.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler, type HandlerContext } from './handler.js';
 import { topicForUse } from './metadata.js';
 
@@ -32,13 +36,13 @@ function recordSetProblem(records: Buffer | null): { errorCode: number; message:
   return null;
 }
 
-async function appendPartition(context: HandlerContext, topic: string, index: number, records: Buffer | null): Promise<ProduceResponsePartitionProduceResponse> {
+async function appendPartition(context: HandlerContext, request: ProduceRequest, topic: string, index: number, records: Buffer | null): Promise<ProduceResponsePartitionProduceResponse> {
   const problem = recordSetProblem(records);
   if (problem !== null) return partitionError(index, problem.errorCode, problem.message);
-  const log = context.services.topics.partitionLog(topic, index);
-  if (log === undefined) return partitionError(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  const partition = context.services.topics.partition(topic, index);
+  if (partition === undefined) return partitionError(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   try {
-    const result = await log.append(records!);
+    const result = await partition.appendAsLeader(records!, request.acks as RequiredAcks, request.timeoutMs);
     return { index, errorCode: ErrorCode.NONE, baseOffset: BigInt(result.baseOffset), logAppendTimeMs: BigInt(result.logAppendTimeMs), logStartOffset: BigInt(result.logStartOffset), errorMessage: null };
   } catch (error) {
     const errorCode = kafkaErrorCodeOf(error);
@@ -49,7 +53,7 @@ async function appendPartition(context: HandlerContext, topic: string, index: nu
 }
 
 export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>({
-  apiKey: 0,
+  apiKey: ApiKey.Produce,
   decode: decodeProduceRequest,
   encode: encodeProduceResponse,
   async handle(request, _version, context) {
@@ -61,7 +65,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>({
         const found = await topicForUse(context.services, topicData.name, true);
         const partitionResponses = 'errorCode' in found
           ? topicData.partitionData.map((partition) => partitionError(partition.index, found.errorCode))
-          : await Promise.all(topicData.partitionData.map((partition) => appendPartition(context, topicData.name, partition.index, partition.records)));
+          : await Promise.all(topicData.partitionData.map((partition) => appendPartition(context, request, topicData.name, partition.index, partition.records)));
         return { name: topicData.name, partitionResponses };
       }),
     );

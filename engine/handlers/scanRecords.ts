@@ -10,14 +10,15 @@
 // records of a codec this build cannot decode -> UNSUPPORTED_COMPRESSION_TYPE; an I/O error in the
 // task -> KAFKA_STORAGE_ERROR; a full, slow or stopping worker pool -> REQUEST_TIMED_OUT (retriable).
 import { ErrorCode } from '../../protocol/errors.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { decodeScanRecordsRequest, type ScanRecordsRequest } from '../../protocol/generated/scanRecordsRequest.js';
 import { encodeScanRecordsResponse, type ScanRecordsResponse } from '../../protocol/generated/scanRecordsResponse.js';
 import type { PartitionLog } from '../log/partitionLog.js';
+import type { Partition } from '../partition/partition.js';
 import type { ScanRangeInput, ScanRangeOutput, ScanSegment } from '../workers/tasks/scanRange.js';
 import { WorkerPoolError, WorkerTaskFailedError } from '../workers/workerPool.js';
 import { defineHandler, type HandlerContext } from './handler.js';
 
-export const SCAN_RECORDS_API_KEY = 32000;
 /** Record bytes one answer carries at most (the request may ask for less). */
 export const SCAN_MAX_RESULT_BYTES = 8 * 1024 * 1024;
 /** Records one answer carries at most. */
@@ -31,14 +32,14 @@ const SCAN_REPLANS = 1;
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
-function failure(errorCode: number, errorMessage: string | null, log?: PartitionLog): ScanRecordsResponse {
+function failure(errorCode: number, errorMessage: string | null, partition?: Partition): ScanRecordsResponse {
   return {
     throttleTimeMs: 0,
     errorCode,
     errorMessage,
     nextOffset: -1n,
-    logStartOffset: log === undefined ? -1n : BigInt(log.logStartOffset),
-    logEndOffset: log === undefined ? -1n : BigInt(log.logEndOffset),
+    logStartOffset: partition === undefined ? -1n : BigInt(partition.logStartOffset),
+    logEndOffset: partition === undefined ? -1n : BigInt(partition.highWatermark),
     recordsScanned: 0n,
     bytesScanned: 0n,
     records: EMPTY,
@@ -65,25 +66,28 @@ function readRequest(request: ScanRecordsRequest): { start: number; end: number;
 }
 
 async function scan(request: ScanRecordsRequest, context: HandlerContext): Promise<ScanRecordsResponse> {
-  const log = context.services.topics.partitionLog(request.topic, request.partitionIndex);
-  if (log === undefined) return failure(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${request.topic}-${request.partitionIndex} does not exist`);
+  const partition = context.services.topics.partition(request.topic, request.partitionIndex);
+  if (partition === undefined) return failure(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${request.topic}-${request.partitionIndex} does not exist`);
   const range = readRequest(request);
-  if (typeof range === 'string') return failure(ErrorCode.INVALID_REQUEST, range, log);
+  if (typeof range === 'string') return failure(ErrorCode.INVALID_REQUEST, range, partition);
+  const log = partition.log;
   let scanned = { records: 0, bytes: 0 };
   for (let plan = 0; ; plan++) {
+    // The mark first: it never passes the snapshot's end, so the scan stays within both.
+    const highWatermark = partition.highWatermark;
     const snapshot = log.scanSnapshot();
     const { logStartOffset, logEndOffset } = snapshot;
     if (range.start < logStartOffset || range.start > logEndOffset) {
-      return failure(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${range.start} is outside ${logStartOffset}..${logEndOffset}`, log);
+      return failure(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${range.start} is outside ${logStartOffset}..${logEndOffset}`, partition);
     }
-    const end = range.end === -1 ? logEndOffset : Math.min(range.end, logEndOffset);
+    const end = range.end === -1 ? highWatermark : Math.min(range.end, highWatermark);
     const answer = (records: Buffer, nextOffset: number): ScanRecordsResponse => ({
       throttleTimeMs: 0,
       errorCode: ErrorCode.NONE,
       errorMessage: null,
       nextOffset: BigInt(nextOffset),
       logStartOffset: BigInt(logStartOffset),
-      logEndOffset: BigInt(logEndOffset),
+      logEndOffset: BigInt(highWatermark),
       recordsScanned: BigInt(scanned.records),
       bytesScanned: BigInt(scanned.bytes),
       records,
@@ -117,11 +121,11 @@ async function scan(request: ScanRecordsRequest, context: HandlerContext): Promi
       if (error instanceof WorkerTaskFailedError) {
         // The runner threw: an I/O error reading the segment (bad bytes are problems, not throws).
         context.services.logger.error('scan task failed', { topic: request.topic, partition: request.partitionIndex, offset: range.start, error: error.message });
-        return failure(ErrorCode.KAFKA_STORAGE_ERROR, error.message, log);
+        return failure(ErrorCode.KAFKA_STORAGE_ERROR, error.message, partition);
       }
       if (!(error instanceof WorkerPoolError)) throw error;
       // Busy, timed out, cancelled or closing: nothing wrong with the data; the client may retry.
-      return failure(ErrorCode.REQUEST_TIMED_OUT, `the scan did not run: ${error.message}`, log);
+      return failure(ErrorCode.REQUEST_TIMED_OUT, `the scan did not run: ${error.message}`, partition);
     }
     scanned = { records: scanned.records + output.recordsScanned, bytes: scanned.bytes + output.bytesScanned };
     const records = output.records.byteLength === 0 ? EMPTY : Buffer.from(output.records.buffer, output.records.byteOffset, output.records.byteLength);
@@ -130,11 +134,11 @@ async function scan(request: ScanRecordsRequest, context: HandlerContext): Promi
     // where they end, meets the problem first thing and reports it.
     if (problem === null || output.nextOffset > range.start) return answer(records, output.nextOffset);
     if (problem.kind === 'segment-gone' && plan < SCAN_REPLANS) continue;
-    if (problem.kind === 'segment-gone') return failure(ErrorCode.OFFSET_OUT_OF_RANGE, problem.message, log);
+    if (problem.kind === 'segment-gone') return failure(ErrorCode.OFFSET_OUT_OF_RANGE, problem.message, partition);
     if (problem.kind === 'corrupt') {
       context.services.logger.error('scan met a corrupt batch', { topic: request.topic, partition: request.partitionIndex, offset: problem.offset ?? -1, error: problem.message });
     }
-    return failure(problem.kind === 'corrupt' ? ErrorCode.CORRUPT_MESSAGE : ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, problem.message, log);
+    return failure(problem.kind === 'corrupt' ? ErrorCode.CORRUPT_MESSAGE : ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, problem.message, partition);
   }
 }
 
@@ -171,7 +175,7 @@ function segmentsFor(segments: ReadonlyArray<{ path: string; baseOffset: number;
 }
 
 export const scanRecordsHandler = defineHandler<ScanRecordsRequest, ScanRecordsResponse>({
-  apiKey: SCAN_RECORDS_API_KEY,
+  apiKey: ApiKey.ScanRecords,
   decode: decodeScanRecordsRequest,
   encode: encodeScanRecordsResponse,
   handle: (request, _version, context) => scan(request, context),

@@ -2,10 +2,11 @@
 // with its own once the leader's arrives (the coordinator parks followers until then).
 import { decodeSyncGroupRequest, type SyncGroupRequest } from '../../protocol/generated/syncGroupRequest.js';
 import { encodeSyncGroupResponse, type SyncGroupResponse } from '../../protocol/generated/syncGroupResponse.js';
+import { ApiKey } from '../../protocol/generated/apiSchemas.js';
 import { defineHandler } from './handler.js';
 
 export const syncGroupHandler = defineHandler<SyncGroupRequest, SyncGroupResponse>({
-  apiKey: 14,
+  apiKey: ApiKey.SyncGroup,
   decode: decodeSyncGroupRequest,
   encode: encodeSyncGroupResponse,
   async handle(request, _version, context) {

@@ -42,6 +42,7 @@ import {
 import {
   CompressionCodec,
   CorruptCompressionError,
+  DECOMPRESSION_LIMIT_CEILING_BYTES,
   DecompressionLimitError,
   UnsupportedCompressionError,
   checkSingleGzipMember,
@@ -54,8 +55,8 @@ import type { DecompressionBudget } from './decompressionBudget.js';
 import { InvalidRecordsError, ValidationBusyError } from '../errors.js';
 import type { LogConfig } from './logConfig.js';
 import { WorkerPoolError, type WorkerPool } from '../workers/workerPool.js';
+import { INT32_MAX } from '../../common/limits.js';
 
-const INT32_MAX = 0x7fffffff;
 const MIB = 1024 * 1024;
 
 /**
@@ -68,7 +69,7 @@ export const MIN_DECOMPRESSED_BATCH_LIMIT = 8 * MIB;
 
 /** The largest decompressed records area accepted in one batch of a topic. */
 export function decompressedBatchLimit(maxMessageBytes: number): number {
-  return Math.max(MIN_DECOMPRESSED_BATCH_LIMIT, Math.min(maxMessageBytes * DECOMPRESSED_BYTES_PER_MESSAGE_BYTE, 2 ** 31 - 1));
+  return Math.max(MIN_DECOMPRESSED_BATCH_LIMIT, Math.min(maxMessageBytes * DECOMPRESSED_BYTES_PER_MESSAGE_BYTE, DECOMPRESSION_LIMIT_CEILING_BYTES));
 }
 
 /**

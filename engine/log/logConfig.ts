@@ -1,6 +1,11 @@
 // Per-log settings, named after Kafka's topic configs, with Kafka's defaults. Every value is
-// range-checked when a config is built, and the relations between them are checked too (an
-// index position is a u32, so a segment must stay under 2 GiB; a batch must fit in a segment).
+// range-checked when a config is built against the limits it must fit (an index position is an
+// int32, so a segment stays within MAX_SEGMENT_BYTES). A batch must also fit in a segment: that is
+// checked per batch when appended, as in Kafka (appendValidation.ts); relations to the broker's
+// configs are in ../configRelations.ts.
+import { INT32_MAX, MAX_SEGMENT_BYTES } from '../../common/limits.js';
+import { OFFSET_INDEX_ENTRY_BYTES } from '../../segments/offsetIndex.js';
+import { BATCH_HEADER_BYTES } from '../../segments/recordBatch.js';
 import { ConfigError } from '../errors.js';
 
 export type FlushPolicy =
@@ -40,14 +45,21 @@ export interface LogConfig {
 }
 
 const MIB = 1024 * 1024;
-const INT32_MAX = 0x7fffffff;
+
+/** The smallest segment.bytes: Kafka's (the size of a legacy v0 record's overhead). */
+export const MIN_SEGMENT_BYTES = 14;
+/** The smallest segment.index.bytes tidelog takes: room for a few entries of each index. */
+export const MIN_SEGMENT_INDEX_BYTES = 24;
+/** The smallest max.message.bytes: a batch with its header and no records. */
+export const MIN_MAX_MESSAGE_BYTES = BATCH_HEADER_BYTES;
 
 export const defaultLogConfig: Readonly<LogConfig> = Object.freeze({
   segmentBytes: 1024 * MIB,
   segmentMs: 7 * 24 * 60 * 60 * 1000,
   segmentIndexBytes: 10 * MIB,
   indexIntervalBytes: 4096,
-  maxMessageBytes: 1024 * 1024 + 12,
+  // Kafka's: 1 MiB of records plus a batch's length and offset fields.
+  maxMessageBytes: MIB + 12,
   flush: { mode: 'os' } as FlushPolicy,
   fileDeleteDelayMs: 60_000,
   messageTimestampType: 'CreateTime',
@@ -67,11 +79,11 @@ function requireIntegerInRange(name: string, value: number, min: number, max: nu
 /** Fills defaults and checks every value and relation; throws ConfigError naming the valid range. */
 export function resolveLogConfig(overrides: Partial<LogConfig> = {}): LogConfig {
   const config: LogConfig = { ...defaultLogConfig, ...overrides };
-  requireIntegerInRange('segment.bytes', config.segmentBytes, 14, INT32_MAX);
+  requireIntegerInRange('segment.bytes', config.segmentBytes, MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES);
   requireIntegerInRange('segment.ms', config.segmentMs, 1, Number.MAX_SAFE_INTEGER);
-  requireIntegerInRange('segment.index.bytes', config.segmentIndexBytes, 24, INT32_MAX);
+  requireIntegerInRange('segment.index.bytes', config.segmentIndexBytes, MIN_SEGMENT_INDEX_BYTES, INT32_MAX);
   requireIntegerInRange('index.interval.bytes', config.indexIntervalBytes, 0, INT32_MAX);
-  requireIntegerInRange('max.message.bytes', config.maxMessageBytes, 61, INT32_MAX);
+  requireIntegerInRange('max.message.bytes', config.maxMessageBytes, MIN_MAX_MESSAGE_BYTES, INT32_MAX);
   requireIntegerInRange('message.timestamp.before.max.ms', config.messageTimestampBeforeMaxMs, 0, Number.MAX_SAFE_INTEGER);
   requireIntegerInRange('message.timestamp.after.max.ms', config.messageTimestampAfterMaxMs, 0, Number.MAX_SAFE_INTEGER);
   requireIntegerInRange('file.delete.delay.ms', config.fileDeleteDelayMs, 0, Number.MAX_SAFE_INTEGER);
@@ -87,7 +99,7 @@ export function resolveLogConfig(overrides: Partial<LogConfig> = {}): LogConfig 
 }
 
 export function maxIndexEntries(config: LogConfig): number {
-  return Math.floor(config.segmentIndexBytes / 8);
+  return Math.floor(config.segmentIndexBytes / OFFSET_INDEX_ENTRY_BYTES);
 }
 
 export function hasContiguousOffsets(config: LogConfig): boolean {

@@ -14,12 +14,12 @@
 // msgpackr) taken at segment rolls bound how far back that scan must go.
 import { pack, unpack } from 'msgpackr';
 import type { BatchHeader } from '../../segments/recordBatch.js';
+import { INT32_MAX } from '../../common/limits.js';
 
 /** Kafka keeps this many batches per producer for duplicate detection (max.in.flight 5). */
 export const PRODUCER_BATCHES_REMEMBERED = 5;
 /** Producers remembered per partition; the least recently active is forgotten past this. */
 export const MAX_PRODUCERS_PER_PARTITION = 100_000;
-const INT32_MAX = 0x7fffffff;
 const SNAPSHOT_VERSION = 1;
 
 export interface ProducerBatch {

@@ -33,6 +33,8 @@ export interface RetainedPartition {
   topic: string;
   partition: number;
   log: PartitionLog;
+  /** Only segments wholly below it may go: consumers may not have read what lies above. */
+  readonly highWatermark: number;
   retentionMs: number;
   retentionBytes: number;
 }
@@ -187,7 +189,7 @@ export class RetentionManager {
     const sealed = await log.sealedSegments();
     if (sealed.length === 0) return null;
     const segments = await Promise.all(sealed.map(retentionSegment));
-    const decision = segmentsToDelete(segments, log.sizeBytes, log.logEndOffset, partition, this.options.clock.nowMs());
+    const decision = segmentsToDelete(segments, log.sizeBytes, partition.highWatermark, partition, this.options.clock.nowMs());
     if (decision.count === 0) return null;
     const reason = reasonOf(decision);
     const target = sealed[decision.count - 1]!.nextBaseOffset;

@@ -796,8 +796,11 @@ function generateApiTable(schemas: ReadonlyMap<string, RawSchema>): string {
     .map(([file, raw]) => ({ file, raw, model: buildMessageModel(file, raw) }))
     .sort((a, b) => a.model.apiKey! - b.model.apiKey!);
   const generated = new Set(GENERATED_APIS.map((api) => api.replace(OWN_SCHEMA_PREFIX, '')));
+  const keys: string[] = [];
   for (const { file, model } of requests) {
     const api = model.name.replace(/Request$/, '');
+    if (!/^[A-Z][A-Za-z0-9]*$/.test(api)) throw new Error(`${file}: API name ${api} is not an identifier`);
+    keys.push(`  ${api}: ${model.apiKey!},`);
     const responseFile = file.replace(/Request\.json$/, 'Response.json');
     const response = schemas.get(responseFile);
     if (response === undefined) throw new Error(`${file}: no ${responseFile}`);
@@ -817,6 +820,13 @@ function generateApiTable(schemas: ReadonlyMap<string, RawSchema>): string {
     '//',
     '// Every API in the schemas, including those without generated codecs, so that a request header',
     '// can be parsed (its version chosen) for any API key.',
+    '',
+    '/** API names to keys: code names an API by this table, never by a number. */',
+    'export const ApiKey = {',
+    ...keys,
+    '} as const;',
+    '',
+    'export type ApiName = keyof typeof ApiKey;',
     '',
     'export interface ApiSchema {',
     '  readonly apiKey: number;',

@@ -4,15 +4,19 @@
 // offset gaps a clean leaves; __consumer_offsets is compacted and still restores the latest
 // committed offsets after a restart.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createConsumer } from '../../client/consumer.js';
+import { createConsumer } from '../../client/consumer/consumer.js';
 import { CRASH_AT_ENV, CRASH_STEPS } from '../../engine/log/compaction/crashPoints.js';
 import { BrokerProcess, kafkaFor, kafkajs, waitUntil, withRawClient, withTimeout } from '../support/brokerProcess.js';
 import { adminCommit, committedOffsets, withAdmin } from './support/groupMembers.js';
+import { waitFor } from '../support/waitFor.js';
 
 const TOPIC = 'table';
 const KEYS = 40;
 const RECORDS = 2000;
 const CLEAN_TIMEOUT_MS = 30_000;
+/** log.roll.ms of the __consumer_offsets test, and the spacing of its commits. */
+const ROLL_MS = 100;
+const COMMIT_SPACING_MS = 10;
 /** Nothing is cleanable while this lag holds (records are younger than an hour). */
 const HOLD_LAG_MS = String(60 * 60 * 1000);
 
@@ -93,8 +97,8 @@ describe('a SIGKILL at each step of the swap', () => {
       const crashLine = broker.lineCount;
       await withAdmin(broker, (admin) => admin.alterConfigs({ validateOnly: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: TOPIC, configEntries: topicConfigs('0') }] }));
       await broker.waitForLine((line) => line.includes(`${CRASH_AT_ENV}=${step}`), CLEAN_TIMEOUT_MS, crashLine);
-      const running = broker;
-      await waitUntil(() => !running.running, 10_000, 'the broker to die');
+      const status = await broker.waitForExit(10_000, `the broker to SIGKILL itself after ${step}`);
+      expect(status.signal).toBe('SIGKILL');
 
       const recoveryLine = broker.lineCount;
       await broker.restart();
@@ -177,18 +181,25 @@ describe('__consumer_offsets', () => {
         'log.cleaner.backoff.ms': '100',
         'log.cleaner.min.cleanable.ratio': '0.01',
         'offsets.topic.num.partitions': '1',
-        // Segments roll 100 ms after their first append, so commits spread over many segments.
-        'log.roll.ms': '100',
+        // Segments roll ROLL_MS after their first append, so commits spread over many segments.
+        'log.roll.ms': String(ROLL_MS),
       },
     });
     await withAdmin(broker, (admin) => admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 1 }], waitForLeaders: true }));
     const commits = 40;
+    let lastAckAtMs = 0;
     for (let offset = 1; offset <= commits; offset++) {
       await adminCommit(broker, 'billing', 'orders', new Map([[0, offset]]));
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      lastAckAtMs = Date.now();
+      // Pacing, kept on purpose: the time-based roll (log.roll.ms, the broker process's wall
+      // clock; no clock can be injected into a child process) spreads the commits over several
+      // segments only if they are spread over time. Nothing is asserted after this pause.
+      await new Promise((resolve) => setTimeout(resolve, COMMIT_SPACING_MS));
     }
-    // One more commit after the roll interval seals the segment holding the earlier ones.
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // One more commit after the roll interval seals the segment holding the earlier ones. The
+    // active segment's first append came before the last acknowledgement, so once ROLL_MS has
+    // passed since then the next append rolls (a wall-clock condition: no event announces it).
+    await waitUntil(() => Date.now() - lastAckAtMs > ROLL_MS, 10_000, `${ROLL_MS} ms to pass since the last commit, for the roll`);
     const fromLine = broker.lineCount;
     await adminCommit(broker, 'billing', 'orders', new Map([[0, commits + 1]]));
     await broker.waitForLine(/INFO cleaned log .*topic="?__consumer_offsets/, CLEAN_TIMEOUT_MS, fromLine);
@@ -201,11 +212,15 @@ describe('__consumer_offsets', () => {
     };
     // One key (billing, orders, 0): once every sealed segment is cleaned, its latest record in
     // the sealed part plus the one in the active segment.
-    let byKey = await recordsPerKey();
-    for (let round = 0; round < 100 && [...byKey.values()][0]! > 2; round++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      byKey = await recordsPerKey();
-    }
+    // The cleaner may take a few rounds (log.cleaner.backoff.ms apart) after its first "cleaned"
+    // line; its progress is only visible in the stored records.
+    const byKey = await waitFor(recordsPerKey, {
+      until: (counts) => [...counts.values()][0]! <= 2,
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: 'the cleaner to leave at most 2 records of the one __consumer_offsets key',
+      describe: (counts) => `records per key ${JSON.stringify([...counts])}`,
+    });
     expect(byKey.size).toBe(1);
     expect([...byKey.values()][0]).toBeLessThanOrEqual(2);
 

@@ -43,6 +43,7 @@ describe('kcat -L and kcat -C start offsets', () => {
       return max;
     });
     boundaryMs = phaseOneMaxTimestamp + 1;
+    // kcat stamps phase two with its wall clock (another process: no clock to inject).
     await waitUntil(() => Date.now() >= boundaryMs, 5_000, 'the wall clock to pass the phase boundary');
     for (const [partition, count] of PHASE_TWO.entries()) await produce(partition, phaseLines(partition, 'two', count));
   });

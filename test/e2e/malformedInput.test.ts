@@ -23,6 +23,7 @@ import { ByteWriter, ProtocolDecodeError } from '../../protocol/wire.js';
 import { ATTRIBUTES_OFFSET, BATCH_LENGTH_OFFSET, CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, MAGIC_OFFSET, RECORD_COUNT_OFFSET, RECORDS_OFFSET, computeBatchCrc, encodeBatch } from '../../segments/recordBatch.js';
 import { BrokerProcess, kafkaFor, recordsOf, withRawClient, withTimeout } from '../support/brokerProcess.js';
 import { SeededRandom } from '../support/random.js';
+import { PRODUCE_REQUEST_OVERHEAD_BYTES } from '../../common/limits.js';
 
 /** Replay another run with TIDELOG_FUZZ_SEED=<seed> (the seed is in the test name). */
 const SEED = Number(process.env.TIDELOG_FUZZ_SEED ?? 0xf022_2024);
@@ -399,7 +400,8 @@ describe('malformed input: seeded fuzzing of the wire protocol', () => {
   let broker: BrokerProcess;
 
   beforeAll(async () => {
-    broker = await BrokerProcess.start({ configs: { 'auto.create.topics.enable': 'false', 'socket.request.max.bytes': String(MAX_REQUEST_BYTES) } });
+    // message.max.bytes leaves a Produce request's overhead beside a batch (the broker checks this at start).
+    broker = await BrokerProcess.start({ configs: { 'auto.create.topics.enable': 'false', 'socket.request.max.bytes': String(MAX_REQUEST_BYTES), 'message.max.bytes': String(MAX_REQUEST_BYTES - PRODUCE_REQUEST_OVERHEAD_BYTES) } });
     const admin = kafkaFor(broker).admin();
     await admin.connect();
     try {

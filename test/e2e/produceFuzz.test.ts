@@ -195,7 +195,8 @@ describe('Produce validation under load (broker process)', () => {
       const limitBytes = decompressedBatchLimit(DEFAULT_MAX_MESSAGE_BYTES);
       const firstLine = broker.lineCount;
 
-      // RSS, sampled until the fuzz ends.
+      // RSS, sampled until the fuzz ends. A sampling interval, not a wait: the kernel reports no
+      // event for a child's RSS, and the peak is asserted only after sampling stops.
       let sampling = true;
       let rssMaxBytes = await broker.rssBytes();
       const rssBeforeBytes = rssMaxBytes;

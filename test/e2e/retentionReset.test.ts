@@ -8,12 +8,13 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConsumer, KafkaOffsetOutOfRangeError, type Consumer } from '../../client/consumer.js';
+import { createConsumer, KafkaOffsetOutOfRangeError, type Consumer } from '../../client/consumer/consumer.js';
 import type { ConsumerRecord } from '../../client/recordDecoder.js';
 import { createProducer } from '../../client/producer.js';
 import { ErrorCode } from '../../protocol/errors.js';
 import { parseSegmentFileName } from '../../segments/segmentNames.js';
 import { BrokerProcess, kafkaFor, kafkajs, withRawClient, withTimeout } from '../support/brokerProcess.js';
+import { waitFor } from '../support/waitFor.js';
 
 const TOPIC = 'retained';
 const RECORDS = 300;
@@ -83,19 +84,18 @@ beforeAll(async () => {
   } finally {
     await producer.close();
   }
-  // Every sealed segment is an hour old: retention leaves only the active one.
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const bases = await segmentBases();
-    const current = await offsets();
-    if (bases.length === 1 && current.start === bases[0]) {
-      logStart = current.start;
-      logEnd = current.end;
-      break;
-    }
-    if (Date.now() > deadline) throw new Error(`retention did not leave one segment within ${WAIT_MS} ms: segments ${bases.join(',')}, offsets ${JSON.stringify(current)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  // Every sealed segment is an hour old: retention leaves only the active one. Its rounds run in
+  // the broker process (log.retention.check.interval.ms) and the files go after
+  // log.segment.delete.delay.ms: the end state shows on disk and in ListOffsets, so poll those.
+  const retained = await waitFor(async () => ({ bases: await segmentBases(), current: await offsets() }), {
+    until: ({ bases, current }) => bases.length === 1 && current.start === bases[0],
+    timeoutMs: WAIT_MS,
+    intervalMs: 50,
+    what: 'retention to leave one segment, the log start at its base',
+    describe: ({ bases, current }) => `segments ${bases.join(',')}, offsets ${JSON.stringify(current)}`,
+  });
+  logStart = retained.current.start;
+  logEnd = retained.current.end;
 }, 60_000);
 
 afterAll(async () => {

@@ -26,6 +26,7 @@ import { decodeMetadataResponse, type MetadataResponse } from '../../protocol/ge
 import { readResponseHeader, responseHeaderVersion, writeRequestHeader } from '../../protocol/headers.js';
 import { ByteReader, ByteWriter } from '../../protocol/wire.js';
 import { checkBatch, decodeRecords, type BatchHeader, type DecodedRecord } from '../../segments/recordBatch.js';
+import { WaitTimeoutError, waitFor } from './waitFor.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TIDELOG_BIN = join(REPO_ROOT, 'bin', 'tidelog.js');
@@ -46,15 +47,16 @@ const MAX_CAPTURED_OUTPUT_BYTES = 256 * 1024 * 1024;
 // ---------------------------------------------------------------------------------------------
 // Bounded waiting
 
-export class WaitTimeoutError extends Error {
-  override readonly name = 'WaitTimeoutError';
-}
+export { WaitTimeoutError };
 
-/** Resolves with `promise`, or rejects after timeoutMs naming what was awaited. */
-export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+/**
+ * Resolves with `promise`, or rejects after timeoutMs naming what was awaited (`what` may be a
+ * function, called at the deadline, to report the state things were left in).
+ */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string | (() => string)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new WaitTimeoutError(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    timer = setTimeout(() => reject(new WaitTimeoutError(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`)), timeoutMs);
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -64,15 +66,12 @@ export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, wha
 }
 
 /**
- * Re-evaluates `condition` on each turn of the event loop (via a 1 ms timer so I/O can progress)
- * until it holds; rejects after timeoutMs. For conditions no event announces (the wall clock).
+ * Re-evaluates `condition` every millisecond (a timer, so I/O can progress) until it holds;
+ * rejects after timeoutMs. For in-process conditions no event announces (the wall clock, a
+ * client's assignment). The shorthand of waitFor (./waitFor.ts), which owns the polling.
  */
 export async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new WaitTimeoutError(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise<void>((resolve) => setTimeout(resolve, 1));
-  }
+  await waitFor(condition, { timeoutMs, what, intervalMs: 1 });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +205,7 @@ export class BrokerProcess {
       };
       this.lineListeners.add(listener);
     });
-    return withTimeout(found, timeoutMs, `a broker log line matching ${String(pattern)}\n${this.stderrTail()}`).finally(() => {
+    return withTimeout(found, timeoutMs, () => `a broker log line matching ${String(pattern)}\n${this.stderrTail()}`).finally(() => {
       if (listener !== undefined) this.lineListeners.delete(listener);
     });
   }
@@ -231,6 +230,15 @@ export class BrokerProcess {
       throw error;
     }
     if (status.code !== 0) throw new Error(`the broker exited with ${describeExit(status)} after SIGTERM, expected code 0\n${this.stderrTail()}`);
+  }
+
+  /**
+   * Waits for the current (or last) run to exit by itself (e.g. a broker that kills itself at a
+   * crash point); fails after timeoutMs naming `what` and showing the stderr tail.
+   */
+  async waitForExit(timeoutMs: number, what = 'the broker to exit'): Promise<ExitStatus> {
+    if (this.exit === null) throw new Error('the broker was never started');
+    return withTimeout(this.exit, timeoutMs, () => `${what}\n${this.stderrTail()}`);
   }
 
   /** SIGKILL (no shutdown at all), then waits until the process is reaped. */

@@ -1,7 +1,8 @@
 // A broker child process set up for fast consumer-group tests (no initial rebalance delay, 1 s
 // minimum session), and bundled-client members of its groups that are closed with it.
 import { afterAll, beforeAll } from 'vitest';
-import { createConsumer, type Consumer, type SubscribeOptions, type TopicPartition } from '../../client/consumer.js';
+import { createConsumer, type Consumer, type SubscribeOptions } from '../../client/consumer/consumer.js';
+import type { TopicPartition } from '../../client/types.js';
 import { BrokerProcess, waitUntil } from './brokerProcess.js';
 
 export const GROUP_OPTIONS: Omit<SubscribeOptions, 'groupId'> = { sessionTimeoutMs: 6_000, rebalanceTimeoutMs: 5_000, heartbeatIntervalMs: 100, autoCommitIntervalMs: 200 };

@@ -4,7 +4,8 @@
 //
 // firstDirty is the cleaner checkpoint (where the last clean's key map ended). cleanableEnd is the
 // base of the first segment holding a record younger than min.compaction.lag.ms, else the base
-// of the active segment: the active segment is never cleaned. The dirty ratio is
+// of the active segment: the active segment is never cleaned, nor a segment reaching the high
+// watermark (Kafka bounds the cleaner by it too). The dirty ratio is
 // cleanable bytes / (clean + cleanable bytes), counted in whole segments as Kafka does.
 // Every sealed segment below cleanableEnd is rewritten (so older duplicates and tombstones in the
 // clean part go too); the worker groups them into cleaned segments by output size.
@@ -26,6 +27,7 @@ export interface PlanInput {
   checkpointOffset: number | null;
   nowMs: number;
   minCompactionLagMs: number;
+  highWatermark: number;
 }
 
 export interface CleaningPlan {
@@ -56,6 +58,8 @@ export function planCleaning(input: PlanInput): CleaningPlan {
     const young = live.find((segment) => segment.largestTimestamp > youngest);
     if (young !== undefined) cleanableEnd = young.baseOffset;
   }
+  const unacknowledged = live.find((segment) => segment.nextBaseOffset > input.highWatermark);
+  if (unacknowledged !== undefined) cleanableEnd = Math.min(cleanableEnd, unacknowledged.baseOffset);
   let cleanBytes = 0;
   let cleanableBytes = 0;
   for (const segment of live) {

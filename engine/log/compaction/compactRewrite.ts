@@ -32,11 +32,10 @@ import { walkRecords } from './recordWalk.js';
 import { cleanedFiles, encodeManifest } from './segmentSwap.js';
 import { CorruptSegmentError, forEachBatchInFile, type ReadBufferStats } from './compactBatches.js';
 import type { SegmentToRead } from './compactKeyMap.js';
+import { MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES } from '../../../common/limits.js';
 
 /** Cleaned bytes are written in runs of about this size. */
 const WRITE_RUN_BYTES = 1024 * 1024;
-/** Offsets within one segment must stay within a u32 index entry's reach of its base. */
-const MAX_RELATIVE_OFFSET = 0x7fffffff;
 
 export interface RewriteRules {
   map: KeyOffsetMap;
@@ -88,9 +87,9 @@ class CleanedSegmentWriter {
 
   append(batch: Buffer, lastOffset: number, maxTimestamp: number): void {
     const position = this.sizeBytes;
-    if (position + batch.length > 0x7fffffff) throw new RangeError(`cleaned segment ${this.baseOffset} would pass 2 GiB`);
+    if (position + batch.length > MAX_SEGMENT_BYTES) throw new RangeError(`cleaned segment ${this.baseOffset} would pass 2 GiB`);
     if (maxTimestamp > this.max.timestamp) this.max = { timestamp: maxTimestamp, offset: lastOffset };
-    const indexable = lastOffset - this.baseOffset <= 0x7fffffff && !this.offsetIndex.isFull() && !this.timeIndex.isFull();
+    const indexable = lastOffset - this.baseOffset <= MAX_RELATIVE_OFFSET && !this.offsetIndex.isFull() && !this.timeIndex.isFull();
     if (this.bytesSinceIndexEntry > this.rules.indexIntervalBytes && indexable) {
       this.offsetIndex.append(lastOffset, position);
       if (this.max.timestamp >= 0) this.timeIndex.maybeAppend(this.max.timestamp, this.max.offset);
@@ -140,7 +139,7 @@ class CleanedSegmentWriter {
     this.drain();
     fdatasyncSync(this.fd);
     const max = this.max;
-    if (max.timestamp >= 0 && !this.timeIndex.isFull() && max.offset - this.baseOffset <= 0x7fffffff) this.timeIndex.maybeAppend(max.timestamp, max.offset);
+    if (max.timestamp >= 0 && !this.timeIndex.isFull() && max.offset - this.baseOffset <= MAX_RELATIVE_OFFSET) this.timeIndex.maybeAppend(max.timestamp, max.offset);
   }
 }
 

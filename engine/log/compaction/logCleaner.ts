@@ -36,6 +36,8 @@ export interface CleanerTarget {
   topic: string;
   partition: number;
   log: PartitionLog;
+  /** Nothing at or above it is cleaned: it may not be on every replica yet, or acknowledged. */
+  readonly highWatermark: number;
   settings: CompactionSettings;
 }
 
@@ -147,6 +149,7 @@ export class LogCleaner {
       checkpointOffset: this.checkpointOf(target.topic, target.partition),
       nowMs: this.options.clock.nowMs(),
       minCompactionLagMs: target.settings.minCompactionLagMs,
+      highWatermark: target.highWatermark,
     });
   }
 

@@ -52,6 +52,7 @@ import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, parseSegmentFileName } from '../../
 import { MAX_DECOMPRESSED_BYTES } from '../../../segments/compression.js';
 import { checkRecordsArea } from '../../../segments/recordsCheck.js';
 import { TIME_INDEX_ENTRY_BYTES } from '../../../segments/timeIndex.js';
+import { MAX_RELATIVE_OFFSET } from '../../../common/limits.js';
 
 /** Default read window: one read covers many batches; larger batches are streamed through it. */
 export const DEFAULT_READ_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -62,7 +63,6 @@ export const MAX_READ_CHUNK_BYTES = 256 * 1024 * 1024;
 const INDEX_ENTRIES_PER_READ = 8192;
 /** Problems reported per file before the rest are only counted (a wrong checkpoint could flag every batch). */
 export const MAX_PROBLEMS_PER_FILE = 20;
-const INT32_MAX = 0x7fffffff;
 /** How the broker names a partition's directory (LogManager). */
 const PARTITION_DIRECTORY_NAME = /^(.+)-(\d+)$/;
 
@@ -626,7 +626,7 @@ function offsetChainProblem(header: BatchHeader, firstInSegment: boolean, contex
   if (!allowOffsetGaps && chain.exact && chain.lastOffset !== null && header.baseOffset !== chain.lastOffset + 1) {
     return `base offset ${header.baseOffset} leaves a gap after offset ${chain.lastOffset} (expected ${chain.lastOffset + 1})`;
   }
-  if (lastOffset - segmentBase > INT32_MAX) return `last offset ${lastOffset} is more than 2^31-1 above the segment base ${segmentBase}`;
+  if (lastOffset - segmentBase > MAX_RELATIVE_OFFSET) return `last offset ${lastOffset} is more than 2^31-1 above the segment base ${segmentBase}`;
   return null;
 }
 
