@@ -87,6 +87,10 @@ describe('worker pool', () => {
     const { pool } = makePool({ threads: 1 });
     const controller = new AbortController();
     const task = pool.run('diagnostic', { action: 'sleep', ms: 5_000 }, { signal: controller.signal, retries: 5 });
+    // Kept on purpose: aims the abort at the running task rather than the queued one. The pool
+    // announces nothing when a task reaches its thread (no hook to await), and nothing asserted
+    // depends on which it hits: a queued or a running task cancelled through its signal rejects
+    // the same way and is not retried.
     setTimeout(() => controller.abort(), 100);
     await expect(task).rejects.toBeInstanceOf(WorkerTaskCancelledError);
     expect(pool.counters()).toMatchObject({ cancelled: 1, retried: 0, failed: 0 });
@@ -96,6 +100,10 @@ describe('worker pool', () => {
     const { pool } = makePool({ threads: 1 });
     const running = pool.run('diagnostic', { action: 'spin', ms: 30_000 }).catch((e: unknown) => e);
     const queued = pool.run('diagnostic', { action: 'echo' }).catch((e: unknown) => e);
+    // Kept on purpose: gives the spin time to reach its thread, so close() most likely has to stop
+    // a busy thread. The pool announces nothing when a task starts on its thread (no hook to
+    // await), and every assertion below holds whether the spin is running or still being handed
+    // over: both tasks are cancelled, close() is prompt, later runs are refused.
     await new Promise<void>((resolve) => setTimeout(resolve, 100));
     const started = Date.now();
     await pool.close();

@@ -23,7 +23,17 @@ import { labelledBatch, openTestLog, readAll, temporaryDirectory } from './suppo
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  // In reverse order (schedulers before logs, logs before pools, directories last), each one even
+  // when an earlier one failed, so no pool or thread outlives its test.
+  let failure: unknown = null;
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  if (failure !== null) throw failure;
 });
 
 async function scratch(): Promise<string> {
@@ -194,6 +204,7 @@ describe('the periodic background verification', () => {
     const dir = join(await scratch(), 'orders-0');
     const log = await flushedLog(dir, 30);
     const scheduler = new VerificationScheduler({ partitions: () => [{ topic: 'orders', partition: 0, log }], workers: pool, intervalMs: 60_000, logger: new MemoryLogger() });
+    cleanups.push(() => scheduler.stop());
     scheduler.start();
     const holder = new AbortController();
     const held = pool.run('diagnostic', { action: 'sleep', ms: 60_000 }, { signal: holder.signal });

@@ -28,9 +28,17 @@ export class Partition {
     this.replica.advance(log.durableEndOffset);
   }
 
+  /**
+   * The leader's own contribution to the high watermark: its durable end, but never below the log
+   * start (a failed fsync can leave unacknowledged batches that DeleteRecords then passes).
+   */
+  private localEnd(): number {
+    return Math.max(this.log.durableEndOffset, this.log.logStartOffset);
+  }
+
   /** Offsets below it are on every in-sync replica (one node: acknowledged under the flush policy). */
   get highWatermark(): number {
-    if (this.replica.advance(this.log.durableEndOffset)) this.notifyHighWatermark();
+    if (this.replica.advance(this.localEnd())) this.notifyHighWatermark();
     return this.replica.highWatermark;
   }
 
@@ -112,7 +120,7 @@ export class Partition {
   /** Records a follower's position (its fetch offset); issue 13's follower fetches call this. */
   updateFollowerEnd(replicaId: number, logEndOffset: number): void {
     this.replica.updateFollowerEnd(replicaId, logEndOffset);
-    if (this.replica.advance(this.log.durableEndOffset)) this.notifyHighWatermark();
+    if (this.replica.advance(this.localEnd())) this.notifyHighWatermark();
   }
 
   /** A one-time callback for the next time the high watermark moves (Fetch long polls, acks=-1). */
@@ -127,7 +135,7 @@ export class Partition {
     if (this.logWatch !== null) return;
     this.logWatch = this.log.onNextAppend(() => {
       this.logWatch = null;
-      if (this.replica.advance(this.log.durableEndOffset)) this.notifyHighWatermark();
+      if (this.replica.advance(this.localEnd())) this.notifyHighWatermark();
       if (this.highWatermarkListeners.size > 0) this.watchLog();
     });
   }

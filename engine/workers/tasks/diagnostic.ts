@@ -3,7 +3,10 @@
 // `tidelog` never schedules it on its own.
 
 export interface DiagnosticInput {
-  /** echo: return the payload; throw: fail with the payload as the message; spin: busy-loop on the thread for ms; sleep: wait ms without blocking. */
+  /**
+   * echo: return the payload; throw: fail with the payload as the message; spin: busy-loop on the
+   * thread for ms, deaf to cancels (a hung task); sleep: wait ms without blocking, ended early by a cancel.
+   */
   action: 'echo' | 'throw' | 'spin' | 'sleep';
   payload?: string;
   ms?: number;
@@ -14,7 +17,7 @@ export interface DiagnosticOutput {
   threadId: number;
 }
 
-export async function runDiagnostic(input: DiagnosticInput, threadId: number): Promise<DiagnosticOutput> {
+export async function runDiagnostic(input: DiagnosticInput, threadId: number, signal: AbortSignal): Promise<DiagnosticOutput> {
   const payload = input.payload ?? '';
   switch (input.action) {
     case 'echo':
@@ -29,7 +32,18 @@ export async function runDiagnostic(input: DiagnosticInput, threadId: number): P
       return { payload, threadId };
     }
     case 'sleep':
-      await new Promise<void>((resolve) => setTimeout(resolve, input.ms ?? 0));
+      await new Promise<void>((resolve, reject) => {
+        const onCancel = (): void => {
+          clearTimeout(timer);
+          reject(signal.reason as Error);
+        };
+        const timer = setTimeout(() => {
+          signal.removeEventListener('abort', onCancel);
+          resolve();
+        }, input.ms ?? 0);
+        if (signal.aborted) onCancel();
+        else signal.addEventListener('abort', onCancel, { once: true });
+      });
       return { payload, threadId };
   }
 }

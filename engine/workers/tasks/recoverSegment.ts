@@ -35,7 +35,9 @@ export interface RecoverSegmentOutput {
   failure: ScanReport['failure'];
 }
 
-export async function recoverSegmentFile(input: RecoverSegmentInput): Promise<RecoverSegmentOutput> {
+/** `signal`: the task's cancel; checked before the scan, never between the .log's cut and the index writes. */
+export async function recoverSegmentFile(input: RecoverSegmentInput, signal?: AbortSignal): Promise<RecoverSegmentOutput> {
+  signal?.throwIfAborted();
   const epochs = await LeaderEpochCache.load(input.dir);
   // Private to this call: the segment is opened here only to scan it, whichever thread this is.
   const resources: SegmentResources = { handles: new FileHandleCache(1), indexes: new IndexCache(1), notice: () => undefined };
@@ -46,6 +48,7 @@ export async function recoverSegmentFile(input: RecoverSegmentInput): Promise<Re
     if (segment.sizeBytes !== input.fileSizeBytes) {
       throw new Error(`${segment.logPath} is ${segment.sizeBytes} bytes, not the ${input.fileSizeBytes} it had when its log was opened`);
     }
+    signal?.throwIfAborted();
     const rules = { contiguousOffsets: input.contiguousOffsets, expectedEpoch: (offset: number) => epochs.epochFor(offset) };
     const scan = await segment.scan(rules, { truncate: true, fileSizeBytes: input.fileSizeBytes });
     await segment.writeIndexes();

@@ -182,7 +182,10 @@ class RangeScan {
   /** Last offset of the previous batch: offsets must increase from batch to batch. */
   private previousLastOffset = -1;
 
-  constructor(private readonly input: ScanRangeInput) {
+  constructor(
+    private readonly input: ScanRangeInput,
+    private readonly signal: AbortSignal | null,
+  ) {
     const { filter } = input;
     this.keyFilter = filter.key === null ? null : Buffer.from(filter.key.buffer, filter.key.byteOffset, filter.key.byteLength);
     this.headerName = filter.headerName === null ? null : Buffer.from(filter.headerName, 'utf8');
@@ -233,6 +236,8 @@ class RangeScan {
       const reader = new SegmentReader(handle, segment.path, end);
       let position = await hintedStart(reader, segment, end);
       while (position < end) {
+        // A cancelled scan stops between batches; the finally below still closes the file.
+        this.signal?.throwIfAborted();
         const corrupt = (message: string, offset: number | null): ScanStop =>
           new ScanStop({ kind: 'corrupt', message: `corrupt batch in ${segment.path} at position ${position}${offset === null ? '' : ` (base offset ${offset})`}: ${message}`, offset });
         if (end - position < BATCH_HEADER_BYTES) throw corrupt(`${end - position} bytes left, less than a batch header`, null);
@@ -424,12 +429,13 @@ function repack(buffer: Buffer, at: number, header: BatchHeader, records: Matchi
   return out;
 }
 
-export async function runScanRange(input: ScanRangeInput): Promise<ScanRangeOutput> {
+/** `signal`: the task's cancel, checked before each batch. */
+export async function runScanRange(input: ScanRangeInput, signal?: AbortSignal): Promise<ScanRangeOutput> {
   if (!Number.isSafeInteger(input.startOffset) || !Number.isSafeInteger(input.endOffset) || input.startOffset < 0 || input.endOffset < input.startOffset) {
     throw new RangeError(`scanRange needs 0 <= startOffset <= endOffset, got ${input.startOffset} and ${input.endOffset}`);
   }
   for (const name of ['maxResultBytes', 'maxRecords', 'maxScanBytes', 'maxBatchBytes'] as const) {
     if (!Number.isSafeInteger(input[name]) || input[name] < 1) throw new RangeError(`scanRange needs a positive integer ${name}, got ${input[name]}`);
   }
-  return new RangeScan(input).run();
+  return new RangeScan(input, signal ?? null).run();
 }

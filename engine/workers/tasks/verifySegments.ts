@@ -16,7 +16,9 @@ export interface VerifySegmentsInput {
 
 export type VerifySegmentsOutput = VerifyReport;
 
-export async function runVerifySegments(input: VerifySegmentsInput): Promise<VerifySegmentsOutput> {
+/** `signal`: the task's cancel; checked before reading (the verifier itself runs to its end). */
+export async function runVerifySegments(input: VerifySegmentsInput, signal?: AbortSignal): Promise<VerifySegmentsOutput> {
+  signal?.throwIfAborted();
   return verifyPartitionDir(input.dir, {
     allowOffsetGaps: input.allowOffsetGaps,
     ...(input.segmentBaseOffsets === undefined ? {} : { segmentBaseOffsets: input.segmentBaseOffsets }),
