@@ -1,8 +1,9 @@
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveLogConfig } from '../engine/log/logConfig.js';
 import { CLEAN_SHUTDOWN_FILE, DataDirLockedError, LOG_START_OFFSET_CHECKPOINT, LogManager, RECOVERY_POINT_CHECKPOINT } from '../engine/log/logManager.js';
+import { LOCK_FILE } from '../engine/log/directoryLock.js';
 import { MemoryLogger } from '../engine/logger.js';
 import { labelledBatch, readAll, temporaryDirectory } from './support/logs.js';
 
@@ -28,7 +29,7 @@ describe('LogManager', () => {
     await audit.deleteSegmentsBelow(1);
     await manager.close();
 
-    expect((await readdir(dir)).sort()).toEqual(['audit.events-3', CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_CHECKPOINT, 'orders-0', RECOVERY_POINT_CHECKPOINT].sort());
+    expect((await readdir(dir)).sort()).toEqual([LOCK_FILE, 'audit.events-3', CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_CHECKPOINT, 'orders-0', RECOVERY_POINT_CHECKPOINT].sort());
     const recovery = (await readFile(join(dir, RECOVERY_POINT_CHECKPOINT), 'utf8')).trim().split('\n');
     expect(recovery.slice(0, 2)).toEqual(['0', '2']);
     expect(recovery.slice(2).sort()).toEqual(['audit.events 3 2', 'orders 0 5']);
@@ -63,16 +64,11 @@ describe('LogManager', () => {
     await again.close();
   });
 
-  it('refuses a data directory another live owner holds, and takes over a stale lock', async () => {
+  it('refuses a data directory it already holds, and frees it at close (other processes: test/directoryLock.test.ts)', async () => {
     const dir = await dataDir();
     const manager = await LogManager.open({ dataDir: dir, logger: new MemoryLogger() });
     await expect(LogManager.open({ dataDir: dir, logger: new MemoryLogger() })).rejects.toBeInstanceOf(DataDirLockedError);
     await manager.close();
-    // pid 1 is alive (init) and is not us: a lock naming it is held.
-    await writeFile(join(dir, '.lock'), '1');
-    await expect(LogManager.open({ dataDir: dir, logger: new MemoryLogger() })).rejects.toThrow(/in use by process 1/);
-    // A pid far above pid_max names no process: the lock is stale.
-    await writeFile(join(dir, '.lock'), '999999999');
     const taken = await LogManager.open({ dataDir: dir, logger: new MemoryLogger() });
     await taken.close();
   });

@@ -1,7 +1,12 @@
-// One process per directory: `<dir>/.lock` holds the owner's pid, created exclusively. A lock
-// whose process is gone is taken over; a set of directories locked by this process catches a
-// second opener inside the same process, which the pid alone cannot tell apart.
-import { open, readFile, rm } from 'node:fs/promises';
+// One process per directory: `<dir>/.lock` is held with flock(2) (exclusive, non-blocking) for as
+// long as its owner has it open. The kernel drops the lock when the process dies, however it dies
+// (kill -9, the OOM killer, a container stopped), so a dead owner never blocks the next start and
+// no PID is trusted: an unreaped zombie or a PID reused after a container restart holds nothing.
+// The file also carries the holder's pid, read only to name the holder in the refusal. The file
+// is never deleted: an opener that raced the unlink would lock an orphaned inode while the next
+// opener created a new file, and both would believe they held the directory.
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 
 export const LOCK_FILE = '.lock';
@@ -10,43 +15,56 @@ export class DirectoryLockedError extends Error {
   override readonly name = 'DirectoryLockedError';
 }
 
-const lockedInThisProcess = new Set<string>();
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+interface FlockBinding {
+  flockSync(fd: number, flags: 'exnb' | 'un'): number;
 }
+// A maintained fork of fs-ext with prebuilt binaries (no compiler or download at install); CommonJS.
+const { flockSync } = createRequire(import.meta.url)('fs-ext-extra-prebuilt') as FlockBinding;
+
+/** flock(2) answers these when another open file description holds the lock. */
+const HELD_ELSEWHERE = new Set(['EAGAIN', 'EWOULDBLOCK']);
+
+/** Directories locked by this process: a second opener here gets a clearer message than flock's. */
+const lockedInThisProcess = new Set<string>();
 
 /** Locks `dir` for this process; returns the unlock function. `what` names the owner in errors. */
 export async function lockDirectory(dir: string, what: string): Promise<() => Promise<void>> {
   const key = resolve(dir);
   if (lockedInThisProcess.has(key)) throw new DirectoryLockedError(`${what} ${dir} is already open in this process`);
   const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx');
-      try {
-        await handle.writeFile(String(process.pid));
-      } finally {
-        await handle.close();
-      }
-      lockedInThisProcess.add(key);
-      return async () => {
-        lockedInThisProcess.delete(key);
-        await rm(path, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processIsAlive(owner)) {
-      throw new DirectoryLockedError(`${what} ${dir} is in use by process ${owner}`);
-    }
-    await rm(path, { force: true }); // left by a process that died
+  // Opened without truncation: the pid inside belongs to the holder until the lock is ours.
+  const handle = await open(path, 'a+');
+  try {
+    flockSync(handle.fd, 'exnb');
+  } catch (error) {
+    await handle.close();
+    if (!HELD_ELSEWHERE.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    const holder = (await readFile(path, 'utf8').catch(() => '')).trim();
+    throw new DirectoryLockedError(`${what} ${dir} is in use by ${/^\d+$/.test(holder) ? `process ${holder}` : 'another process'} (it holds the lock on ${path})`);
   }
-  throw new DirectoryLockedError(`could not lock ${what} ${dir}`);
+  try {
+    await handle.truncate(0);
+    await handle.writeFile(String(process.pid));
+    await handle.sync();
+  } catch (error) {
+    await release(handle);
+    throw error;
+  }
+  lockedInThisProcess.add(key);
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    lockedInThisProcess.delete(key);
+    await release(handle);
+  };
+}
+
+async function release(handle: FileHandle): Promise<void> {
+  try {
+    flockSync(handle.fd, 'un');
+  } finally {
+    // Closing drops the lock too; the explicit unlock only makes the moment certain.
+    await handle.close();
+  }
 }
