@@ -1,10 +1,11 @@
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveLogConfig } from '../engine/log/logConfig.js';
 import { CLEAN_SHUTDOWN_FILE, DataDirLockedError, LOG_START_OFFSET_CHECKPOINT, LogManager, RECOVERY_POINT_CHECKPOINT } from '../engine/log/logManager.js';
 import { LOCK_FILE } from '../engine/log/directoryLock.js';
 import { MemoryLogger } from '../engine/logger.js';
+import { LOG_SUFFIX, segmentPath } from '../segments/segmentNames.js';
 import { labelledBatch, readAll, temporaryDirectory } from './support/logs.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -62,6 +63,34 @@ describe('LogManager', () => {
     expect(recovered.recovery!.segmentsScanned).toBe(1);
     expect(await readAll(recovered)).toEqual(before);
     await again.close();
+  });
+
+  it('says in one line per start what opening the logs scanned, with a line of its own only for a partition recovery cut', async () => {
+    const dir = await dataDir();
+    const first = await LogManager.open({ dataDir: dir, logger: new MemoryLogger() });
+    for (let partition = 0; partition < 4; partition++) await (await first.getOrCreateLog('many', partition)).append(labelledBatch(`p${partition}`, 3, 1000));
+    await first.close();
+
+    const cleanLogger = new MemoryLogger();
+    const clean = await LogManager.open({ dataDir: dir, logger: cleanLogger });
+    await clean.close();
+    const summaries = cleanLogger.lines.filter((line) => line.message === 'opened partition logs');
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]!.fields).toMatchObject({ partitions: 4, scanned: 0, segmentsScanned: 0, bytesScanned: 0, truncated: 0, cleanShutdown: true });
+    expect(cleanLogger.lines.filter((line) => line.message === 'recovered partition log')).toEqual([]);
+
+    // An unclean stop with a torn tail in one partition: all four rescanned, one cut, one line for it.
+    await rm(join(dir, CLEAN_SHUTDOWN_FILE));
+    await rm(join(dir, RECOVERY_POINT_CHECKPOINT));
+    await appendFile(segmentPath(join(dir, 'many-2'), 0, LOG_SUFFIX), Buffer.from('torn tail'));
+    const uncleanLogger = new MemoryLogger();
+    const unclean = await LogManager.open({ dataDir: dir, logger: uncleanLogger });
+    await unclean.close();
+    const summary = uncleanLogger.lines.find((line) => line.message === 'opened partition logs')!;
+    expect(summary.fields).toMatchObject({ partitions: 4, scanned: 4, segmentsScanned: 4, truncated: 1, cleanShutdown: false });
+    const perPartition = uncleanLogger.lines.filter((line) => line.message === 'recovered partition log');
+    expect(perPartition).toHaveLength(1);
+    expect(perPartition[0]!.fields).toMatchObject({ dir: join(dir, 'many-2'), truncatedBytes: 9 });
   });
 
   it('refuses a data directory it already holds, and frees it at close (other processes: test/directoryLock.test.ts)', async () => {

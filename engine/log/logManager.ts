@@ -205,8 +205,24 @@ export class LogManager {
       }
     };
     const parallelism = Math.min(this.workers?.threads ?? 1, pending.length);
+    const startedMs = performance.now();
     await Promise.all(Array.from({ length: parallelism }, opener));
     if (failure !== null) throw (failure as { error: unknown }).error;
+    if (pending.length > 0) this.logger.info('opened partition logs', { ...this.openSummary(pending), cleanShutdown: this.cleanShutdown, ms: Math.round(performance.now() - startedMs) });
+  }
+
+  /** What opening these partitions scanned and cut, summed: one line per start, not one per partition. */
+  private openSummary(opened: readonly TopicPartition[]): { partitions: number; scanned: number; segmentsScanned: number; bytesScanned: number; truncated: number } {
+    const summary = { partitions: opened.length, scanned: 0, segmentsScanned: 0, bytesScanned: 0, truncated: 0 };
+    for (const { topic, partition } of opened) {
+      const report = this.getLog(topic, partition)?.recovery;
+      if (report === undefined || report === null) continue;
+      if (report.segmentsScanned > 0) summary.scanned++;
+      summary.segmentsScanned += report.segmentsScanned;
+      summary.bytesScanned += report.bytesScanned;
+      if (report.truncatedBytes > 0 || report.droppedOffsets !== null) summary.truncated++;
+    }
+    return summary;
   }
 
   getLog(topic: string, partition: number): PartitionLog | undefined {

@@ -158,7 +158,11 @@ async function recover(state: LogState, recoveryPoint: number): Promise<Recovery
     }
     expectedNext = scan.nextOffset;
   }
-  state.logger.info('recovered partition log', { dir: state.dir, ...report, droppedOffsets: JSON.stringify(report.droppedOffsets) });
+  // Only a partition that lost something gets a line of its own; the log manager sums up the rest
+  // (10,000 partitions gave 10,000 lines that said nothing).
+  if (report.truncatedBytes > 0 || report.droppedOffsets !== null) {
+    state.logger.info('recovered partition log', { dir: state.dir, ...report, droppedOffsets: JSON.stringify(report.droppedOffsets) });
+  }
   return report;
 }
 
