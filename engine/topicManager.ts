@@ -163,7 +163,7 @@ export class TopicManager {
       if (options.validateOnly === true) return topic;
       await this.store.putTopic(record);
       this.topics.set(name, topic);
-      for (let partition = 0; partition < count; partition++) await this.logs.getOrCreateLog(name, partition);
+      await this.logs.createLogs(name, Array.from({ length: count }, (_, partition) => partition));
       this.logger.info('created topic', { topic: name, partitions: count, configs: JSON.stringify(overrides) });
       return topic;
     });
@@ -208,7 +208,7 @@ export class TopicManager {
       if (options.validateOnly === true) return updated;
       await this.store.putTopic(record);
       this.topics.set(name, updated);
-      for (let partition = topic.partitions; partition < total; partition++) await this.logs.getOrCreateLog(name, partition);
+      await this.logs.createLogs(name, Array.from({ length: total - topic.partitions }, (_, i) => topic.partitions + i));
       this.logger.info('added partitions', { topic: name, from: topic.partitions, to: total });
       return updated;
     });

@@ -93,6 +93,27 @@ describe('LogManager', () => {
     expect(perPartition[0]!.fields).toMatchObject({ dir: join(dir, 'many-2'), truncatedBytes: 9 });
   });
 
+  it('creates the logs of many new partitions in one call (an open one left alone) with one line, and reopens them all after a clean stop', async () => {
+    const dir = await dataDir();
+    const logger = new MemoryLogger();
+    const manager = await LogManager.open({ dataDir: dir, logger });
+    const existing = await manager.getOrCreateLog('wide', 7);
+    await existing.append(labelledBatch('kept', 2, 1000));
+    await manager.createLogs('wide', Array.from({ length: 100 }, (_, partition) => partition));
+    expect(manager.partitions().filter(({ topic }) => topic === 'wide')).toHaveLength(100);
+    // The log open before was left as it was, not opened again.
+    expect(manager.getLog('wide', 7)).toBe(existing);
+    expect(logger.lines.filter((line) => line.message === 'created partition logs').map((line) => line.fields)).toEqual([{ topic: 'wide', partitions: 99 }]);
+    await manager.close();
+
+    expect((await readdir(dir)).filter((name) => name.startsWith('wide-'))).toHaveLength(100);
+    const reopened = await LogManager.open({ dataDir: dir, logger: new MemoryLogger() });
+    expect(reopened.openedAfterCleanShutdown).toBe(true);
+    expect(reopened.partitions()).toHaveLength(100);
+    expect(reopened.getLog('wide', 7)!.logEndOffset).toBe(2);
+    await reopened.close();
+  });
+
   it('refuses a data directory it already holds, and frees it at close (other processes: test/directoryLock.test.ts)', async () => {
     const dir = await dataDir();
     const manager = await LogManager.open({ dataDir: dir, logger: new MemoryLogger() });
