@@ -19,6 +19,7 @@ import { parsePartitionDirName } from '../../segments/segmentNames.js';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveLogConfig, type LogConfig } from './logConfig.js';
 import { streamLogger, type Logger } from '../logger.js';
+import { ConcurrencyLimit } from './concurrencyLimit.js';
 import { PartitionLog } from './partitionLog.js';
 import type { WorkerPool } from '../workers/workerPool.js';
 import type { AppendValidator } from './appendValidation.js';
@@ -80,6 +81,8 @@ export class LogManager {
   private cleanShutdown = false;
   private unlockDirectory: (() => Promise<void>) | null = null;
   private readonly workers: WorkerPool | null;
+  /** Recovery scans of the logs being opened: as many at once as the pool has threads. */
+  private readonly recoveryScans: ConcurrencyLimit;
   private readonly validator: AppendValidator | null;
   /** A log failed to open (its recovery may be unfinished): close() then writes no clean-shutdown marker. */
   private openFailed = false;
@@ -94,6 +97,7 @@ export class LogManager {
     this.logger = options.logger ?? streamLogger();
     this.configFor = options.configFor ?? (() => resolveLogConfig());
     this.workers = options.workers ?? null;
+    this.recoveryScans = new ConcurrencyLimit(this.workers?.threads ?? 1);
     this.validator = options.validator ?? null;
     const logger = this.logger;
     this.resources = {
@@ -175,6 +179,7 @@ export class LogManager {
         cleanShutdown: this.cleanShutdown,
         ...(startOffset === undefined ? {} : { logStartOffset: startOffset }),
         ...(this.workers === null ? {} : { workers: this.workers }),
+        recoveryScans: this.recoveryScans,
         ...(this.validator === null ? {} : { validator: this.validator }),
       });
     } catch (error) {
@@ -186,28 +191,15 @@ export class LogManager {
   }
 
   /**
-   * Opens the logs of these partitions that are not open yet, as many at once as the worker pool
-   * has threads (one without a pool), so that N partitions recovering after an unclean stop scan
-   * on N threads. When one fails, the others already opening finish and the first error is thrown.
+   * Opens the logs of these partitions that are not open yet, OPEN_PARALLELISM at a time (opening
+   * is mostly small reads), their recovery scans after an unclean stop as many at once as the
+   * worker pool has threads (one without a pool). When one fails, the opens under way finish, no
+   * new one starts, and the first error is thrown.
    */
   async openLogs(partitions: readonly TopicPartition[]): Promise<void> {
     const pending = partitions.filter(({ topic, partition }) => this.getLog(topic, partition) === undefined);
-    let next = 0;
-    let failure: { error: unknown } | null = null;
-    const opener = async (): Promise<void> => {
-      while (failure === null && next < pending.length) {
-        const { topic, partition } = pending[next++]!;
-        try {
-          await this.openLog(topic, partition);
-        } catch (error) {
-          failure ??= { error };
-        }
-      }
-    };
-    const parallelism = Math.min(this.workers?.threads ?? 1, pending.length);
     const startedMs = performance.now();
-    await Promise.all(Array.from({ length: parallelism }, opener));
-    if (failure !== null) throw (failure as { error: unknown }).error;
+    await inBatches(pending, OPEN_PARALLELISM, ({ topic, partition }) => this.openLog(topic, partition), { stopAtFailure: true });
     if (pending.length > 0) this.logger.info('opened partition logs', { ...this.openSummary(pending), cleanShutdown: this.cleanShutdown, ms: Math.round(performance.now() - startedMs) });
   }
 
@@ -324,6 +316,8 @@ export class LogManager {
   }
 }
 
+/** Existing logs opened this many at a time (their recovery scans are limited apart). */
+const OPEN_PARALLELISM = 32;
 /** New partitions' directories made, and their logs opened, this many at a time. */
 const CREATE_PARALLELISM = 32;
 /** Logs closed this many at a time at shutdown. */
@@ -331,13 +325,14 @@ const CLOSE_PARALLELISM = 32;
 
 /**
  * Runs `work` on every item, at most `parallelism` at once. Every item is tried even when one
- * fails; the first failure is thrown once all have settled, so nothing is left half-done unseen.
+ * fails (unless `stopAtFailure`: then no new one starts); the first failure is thrown once all
+ * that started have settled, so nothing is left half-done unseen.
  */
-async function inBatches<T>(items: readonly T[], parallelism: number, work: (item: T) => Promise<unknown>): Promise<void> {
+async function inBatches<T>(items: readonly T[], parallelism: number, work: (item: T) => Promise<unknown>, options: { stopAtFailure?: boolean } = {}): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | null = null;
   const runner = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && (failure === null || options.stopAtFailure !== true)) {
       const item = items[next++]!;
       try {
         await work(item);

@@ -179,7 +179,8 @@ async function recoverSegment(state: LogState, index: number, fileSizeBytes: num
   try {
     // No retry: an attempt stopped after its cut would leave a second one a clean-looking file,
     // and the loss unreported. A failed open is retried by the next start, as after a crash.
-    result = state.workers === null ? await recoverSegmentFile(input) : await state.workers.run('recoverSegment', input, { label: `recover ${segment.logPath}` });
+    const scan = (): Promise<RecoverSegmentOutput> => (state.workers === null ? recoverSegmentFile(input) : state.workers.run('recoverSegment', input, { label: `recover ${segment.logPath}` }));
+    result = state.recoveryScans === null ? await scan() : await state.recoveryScans.run(scan);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     state.logger.error('recovery scan failed; the log is not opened', { file: segment.logPath, error: message });

@@ -14,6 +14,7 @@ import type { Clock } from '../clock.js';
 import { LogClosedError, StorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { WorkerPool } from '../workers/workerPool.js';
+import type { ConcurrencyLimit } from './concurrencyLimit.js';
 import type { AppendValidator } from './appendValidation.js';
 import type { LeaderEpochCache } from './leaderEpochCache.js';
 import { maxIndexEntries, type LogConfig } from './logConfig.js';
@@ -35,6 +36,8 @@ export interface PartitionLogOptions {
   leaderEpoch?: number;
   /** Runs the recovery scan of each segment on a worker thread; without it, on this thread. */
   workers?: WorkerPool;
+  /** Shared by the logs a manager opens together: how many recovery scans may run at once. */
+  recoveryScans?: ConcurrencyLimit;
   /** Validates appended record sets; default: one of its own on `workers`, with no broker-wide budget. */
   validator?: AppendValidator;
 }
@@ -50,6 +53,7 @@ export class LogState {
   readonly rules: BatchChainRules;
   readonly leaderEpoch: number;
   readonly workers: WorkerPool | null;
+  readonly recoveryScans: ConcurrencyLimit | null;
 
   segments: LogSegment[] = [];
   logStart = 0;
@@ -85,6 +89,7 @@ export class LogState {
     this.rules = rules;
     this.leaderEpoch = options.leaderEpoch ?? 0;
     this.workers = options.workers ?? null;
+    this.recoveryScans = options.recoveryScans ?? null;
   }
 
   assertWritable(): void {
