@@ -11,6 +11,10 @@
 //   validation      bench/validationBench.ts, produce requests and appends with record validation beside header checks only
 //   stall           bench/stallBench.ts, the event loop's longest stall under hostile produce requests beside valid ones
 //   embedded        bench/embeddedBench.ts, startBroker() to the first acknowledged record
+//   partitions      bench/partitionsBench.ts, what a partition costs one broker child as the count
+//                   grows (create, stop, start, start after kill -9, RSS, open files, Metadata,
+//                   throughput spread over all partitions beside 1 partition); like the matrix it
+//                   writes a directory (--out-dir: latest.json, latest.md, cost-per-partition.svg)
 // It reports; it does not judge: a missed target still exits 0. Only an error (the run could not
 // finish) sets exit code 1; bad flags exit 2.
 import { existsSync } from 'node:fs';
@@ -27,14 +31,19 @@ import { runStorageBench } from '../bench/storageBench.js';
 import { markdownPathOf, runValidationBench } from '../bench/validationBench.js';
 import { runStallBench } from '../bench/stallBench.js';
 import { runEmbeddedBench } from '../bench/embeddedBench.js';
+import { DEFAULT_COUNTS, DEFAULT_PHASE_MS, MAX_PHASE_MS as MAX_PARTITIONS_PHASE_MS, MAX_PHASE_TIMEOUT_MS, QUICK_COUNTS, QUICK_PHASE_MS, parsePartitionCounts, runPartitionsBench } from '../bench/partitionsBench.js';
 import { EXIT_FAILURE, EXIT_USAGE, type CommandOutcome } from './plumbing.js';
 
-const SUITES = ['matrix', 'storage', 'load', 'client', 'client-consume', 'rebalance', 'compaction', 'validation', 'stall', 'embedded'] as const;
+const SUITES = ['matrix', 'storage', 'load', 'client', 'client-consume', 'rebalance', 'compaction', 'validation', 'stall', 'embedded', 'partitions'] as const;
 type Suite = (typeof SUITES)[number];
 /** Where the matrix writes latest.json, latest.md and its SVGs unless --out-dir says otherwise. */
 const DEFAULT_MATRIX_DIR = join('bench', 'results');
+/** Where the partitions suite writes latest.json, latest.md and its SVG unless --out-dir says otherwise. */
+const DEFAULT_PARTITIONS_DIR = join('bench', 'results', 'partitions');
+/** Suites that write a directory (--out-dir) instead of one JSON file (--out). */
+type DirectorySuite = 'matrix' | 'partitions';
 /** Where each suite writes its JSON unless --out says otherwise, relative to the checkout. */
-const DEFAULT_RESULTS_PATHS: Record<Exclude<Suite, 'matrix'>, string> = {
+const DEFAULT_RESULTS_PATHS: Record<Exclude<Suite, DirectorySuite>, string> = {
   storage: join('bench', 'results', 'storage-latest.json'),
   load: join('bench', 'results', 'load-latest.json'),
   client: join('bench', 'results', 'client-latest.json'),
@@ -62,6 +71,9 @@ interface BenchArguments {
   'max-records': number | undefined;
   note: string | undefined;
   size: string | undefined;
+  partitions: string | undefined;
+  'phase-ms': number | undefined;
+  'phase-timeout-ms': number | undefined;
 }
 
 /** Flags only the matrix reads, with their valid integer ranges. */
@@ -72,6 +84,12 @@ const MATRIX_INTEGER_FLAGS: ReadonlyArray<[keyof BenchArguments & string, number
   ['produce-ms', 1, MAX_PHASE_MS],
   ['consume-ms', 1, MAX_PHASE_MS],
   ['max-records', 1, Number.MAX_SAFE_INTEGER],
+];
+
+/** Flags only the partitions suite reads, with their valid integer ranges. */
+const PARTITIONS_INTEGER_FLAGS: ReadonlyArray<[keyof BenchArguments & string, number, number]> = [
+  ['phase-ms', 1, MAX_PARTITIONS_PHASE_MS],
+  ['phase-timeout-ms', 1, MAX_PHASE_TIMEOUT_MS],
 ];
 
 /** Why these flags cannot run together (a usage error, exit 2), or true. */
@@ -87,8 +105,25 @@ function checkBenchArguments(args: BenchArguments): true | string {
     }
   }
   if (args.full && !matrix) return `--full is for the matrix (tidelog bench with no suite), not for ${args.suite}`;
+  const partitions = args.suite === 'partitions';
   if (args.out !== undefined && matrix) return 'the matrix writes a directory: use --out-dir, not --out';
-  if (args['out-dir'] !== undefined && !matrix) return `--out-dir is for the matrix; ${args.suite} takes --out`;
+  if (args.out !== undefined && partitions) return 'the partitions suite writes a directory: use --out-dir, not --out';
+  if (args['out-dir'] !== undefined && !matrix && !partitions) return `--out-dir is for the matrix; ${args.suite} takes --out`;
+  if (args.partitions !== undefined) {
+    if (!partitions) return `--partitions is for the partitions suite, not for ${args.suite ?? 'the matrix'}`;
+    if (args.quick) return '--partitions and --quick exclude each other';
+    try {
+      parsePartitionCounts(args.partitions);
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+  for (const [flag, min, max] of PARTITIONS_INTEGER_FLAGS) {
+    const value = args[flag];
+    if (value === undefined) continue;
+    if (!partitions) return `--${flag} is for the partitions suite, not for ${args.suite ?? 'the matrix'}`;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) return `--${flag} must be an integer in [${min}, ${max}], got ${String(value)}`;
+  }
   for (const [flag, min, max] of MATRIX_INTEGER_FLAGS) {
     const value = args[flag];
     if (value === undefined) continue;
@@ -115,10 +150,10 @@ export function benchCommand(outcome: CommandOutcome): CommandModule<object, Ben
     builder: (argv: Argv<object>): Argv<BenchArguments> =>
       argv
         .positional('suite', { choices: SUITES, describe: 'which suite to run (default: matrix)' })
-        .option('quick', { type: 'boolean', default: false, describe: 'a shorter run (matrix: 4 points of 100-byte records incl. 1 partition acks=1, under 2 min; suites: under 40 s)' })
+        .option('quick', { type: 'boolean', default: false, describe: 'a shorter run (matrix: 4 points of 100-byte records incl. 1 partition acks=1, under 2 min; suites: under 40 s; partitions: 100 and 1,000 partitions)' })
         .option('full', { type: 'boolean', default: false, describe: 'matrix: the whole cross product (96 points, over an hour) instead of one axis at a time around a base point' })
         .option('out', { type: 'string', describe: `suites: where to write the JSON results (default <checkout>/${DEFAULT_RESULTS_PATHS.storage}, ${DEFAULT_RESULTS_PATHS.load}, ...; validation also writes its Markdown beside it, ${markdownPathOf(DEFAULT_RESULTS_PATHS.validation)})` })
-        .option('out-dir', { type: 'string', describe: `matrix: where to write latest.json, latest.md and the SVG charts (default <checkout>/${DEFAULT_MATRIX_DIR})` })
+        .option('out-dir', { type: 'string', describe: `matrix and partitions: where to write latest.json, latest.md and the SVG charts (default <checkout>/${DEFAULT_MATRIX_DIR}, <checkout>/${DEFAULT_PARTITIONS_DIR})` })
         .option('batch-size', { type: 'number', describe: `matrix: the bundled producer's batch.size in bytes (default ${MATRIX_DEFAULTS.batchSize})` })
         .option('linger-ms', { type: 'number', describe: `matrix: the bundled producer's linger.ms (default ${MATRIX_DEFAULTS.lingerMs})` })
         .option('warmup-ms', { type: 'number', describe: 'matrix: warm-up time per client and operation before the first point' })
@@ -126,7 +161,10 @@ export function benchCommand(outcome: CommandOutcome): CommandModule<object, Ben
         .option('consume-ms', { type: 'number', describe: 'matrix: the longest a consume phase runs (quick 4000, else 5000)' })
         .option('max-records', { type: 'number', describe: 'matrix: records per phase at most (a small number makes a smoke run)' })
         .option('size', { type: 'string', describe: 'compaction: bytes of the compacted topic, e.g. 256MiB (default 1GiB; --quick 64MiB)' })
-        .option('note', { type: 'string', describe: 'matrix: free text kept in the results meta (e.g. "shared machine")' }),
+        .option('partitions', { type: 'string', describe: `partitions: the partition counts, comma-separated (default ${DEFAULT_COUNTS.join(',')}; --quick ${QUICK_COUNTS.join(',')}); leave out 50000 to skip that point` })
+        .option('phase-ms', { type: 'number', describe: `partitions: the least time each throughput phase runs (default ${DEFAULT_PHASE_MS}; --quick ${QUICK_PHASE_MS})` })
+        .option('phase-timeout-ms', { type: 'number', describe: 'partitions: one time bound for every phase, instead of bounds that grow with the count (a phase past it is recorded as timed out)' })
+        .option('note', { type: 'string', describe: 'matrix and partitions: free text kept in the results meta (e.g. "shared machine")' }),
     handler: async (args) => {
       // main.ts's fail() records usage errors without throwing, so yargs still calls this handler
       // after a failed `choices` check: run nothing then, and main reports the usage error.
@@ -151,6 +189,19 @@ export function benchCommand(outcome: CommandOutcome): CommandModule<object, Ben
             ...(args['produce-ms'] !== undefined ? { produceMs: args['produce-ms'] } : {}),
             ...(args['consume-ms'] !== undefined ? { consumeMs: args['consume-ms'] } : {}),
             ...(args['max-records'] !== undefined ? { maxRecords: args['max-records'] } : {}),
+            note: args.note ?? null,
+          });
+          return;
+        }
+        if (suite === 'partitions') {
+          const counts = args.partitions === undefined ? (args.quick ? QUICK_COUNTS : DEFAULT_COUNTS) : parsePartitionCounts(args.partitions);
+          await runPartitionsBench({
+            counts,
+            mode: args.partitions !== undefined ? 'chosen' : args.quick ? 'quick' : 'default',
+            phaseMs: args['phase-ms'] ?? (args.quick ? QUICK_PHASE_MS : DEFAULT_PHASE_MS),
+            phaseTimeoutMs: args['phase-timeout-ms'] ?? null,
+            outDir: args['out-dir'] === undefined ? join(root, DEFAULT_PARTITIONS_DIR) : resolve(args['out-dir']),
+            brokerEntry: join(root, 'bin', 'tidelog.js'),
             note: args.note ?? null,
           });
           return;
