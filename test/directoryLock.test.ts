@@ -4,7 +4,7 @@
 // a pid written in the file holds nothing by itself. Holders run in child processes (the compiled
 // dist/, as the broker does).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -47,6 +47,15 @@ function holderPid(child: ChildProcess): Promise<number> {
   );
 }
 
+/** Open file descriptors of a process; 0 when it has none or is gone. */
+function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
 function processState(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -80,13 +89,15 @@ describe('the data directory lock', () => {
     });
     const pid = await holderPid(parent);
     process.kill(pid, 'SIGKILL');
+    // Dead: a zombie whose every thread has exited, so it holds no file (its fd table is gone).
     await withTimeout(
       (async () => {
-        while (processState(pid) !== 'Z') await new Promise((resolve) => setTimeout(resolve, 5));
+        while (processState(pid) !== 'Z' || openFiles(pid) > 0) await new Promise((resolve) => setTimeout(resolve, 5));
       })(),
       10_000,
-      () => `the killed holder ${pid} to become a zombie (state ${processState(pid)})`,
+      () => `the killed holder ${pid} to be a zombie without files (state ${processState(pid)}, ${openFiles(pid)} files)`,
     );
+    expect(processState(pid)).toBe('Z');
     const unlock = await lockDirectory(dir, 'data directory');
     expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toBe(String(process.pid));
     await unlock();

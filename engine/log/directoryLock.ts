@@ -35,12 +35,12 @@ export async function lockDirectory(dir: string, what: string): Promise<() => Pr
   // Opened without truncation: the pid inside belongs to the holder until the lock is ours.
   const handle = await open(path, 'a+');
   try {
-    flockSync(handle.fd, 'exnb');
+    await takeLock(handle);
   } catch (error) {
     await handle.close();
     if (!HELD_ELSEWHERE.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
     const holder = (await readFile(path, 'utf8').catch(() => '')).trim();
-    throw new DirectoryLockedError(`${what} ${dir} is in use by ${/^\d+$/.test(holder) ? `process ${holder}` : 'another process'} (it holds the lock on ${path})`);
+    throw new DirectoryLockedError(`${what} ${dir} is in use by ${/^\d+$/.test(holder) ? `process ${holder}` : 'another process'} (it holds the lock on ${path}; waited ${LOCK_WAIT_MS} ms)`);
   }
   try {
     await handle.truncate(0);
@@ -58,6 +58,28 @@ export async function lockDirectory(dir: string, what: string): Promise<() => Pr
     lockedInThisProcess.delete(key);
     await release(handle);
   };
+}
+
+/**
+ * How long a held lock is waited for before the refusal. A process killed a moment ago keeps its
+ * files (and so its lock) until its last thread has exited, which for a Node process with worker
+ * threads can take a few milliseconds after kill -9 returns: a restart at once must not fail then.
+ */
+const LOCK_WAIT_MS = 2_000;
+const LOCK_RETRY_MS = 25;
+
+/** flock(LOCK_EX | LOCK_NB), tried again while another holds it, for up to LOCK_WAIT_MS. */
+async function takeLock(handle: FileHandle): Promise<void> {
+  const deadline = performance.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      flockSync(handle.fd, 'exnb');
+      return;
+    } catch (error) {
+      if (!HELD_ELSEWHERE.has((error as NodeJS.ErrnoException).code ?? '') || performance.now() >= deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+  }
 }
 
 async function release(handle: FileHandle): Promise<void> {
