@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DirectoryLockedError, LOCK_FILE, lockDirectory } from '../engine/log/directoryLock.js';
 import { REPO_ROOT, withTimeout } from './support/brokerProcess.js';
 import { temporaryDirectory } from './support/logs.js';
+import { waitFor } from './support/waitFor.js';
 
 const HOLDER_SCRIPT = `
   const { lockDirectory } = await import(${JSON.stringify(join(REPO_ROOT, 'dist/engine/log/directoryLock.js'))});
@@ -90,13 +91,12 @@ describe('the data directory lock', () => {
     const pid = await holderPid(parent);
     process.kill(pid, 'SIGKILL');
     // Dead: a zombie whose every thread has exited, so it holds no file (its fd table is gone).
-    await withTimeout(
-      (async () => {
-        while (processState(pid) !== 'Z' || openFiles(pid) > 0) await new Promise((resolve) => setTimeout(resolve, 5));
-      })(),
-      10_000,
-      () => `the killed holder ${pid} to be a zombie without files (state ${processState(pid)}, ${openFiles(pid)} files)`,
-    );
+    await waitFor(() => ({ state: processState(pid), files: openFiles(pid) }), {
+      until: ({ state, files }) => state === 'Z' && files === 0,
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: `the killed holder ${pid} to be a zombie without files`,
+    });
     expect(processState(pid)).toBe('Z');
     const unlock = await lockDirectory(dir, 'data directory');
     expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toBe(String(process.pid));

@@ -109,16 +109,23 @@ describe('cancelling worker tasks', () => {
   });
 
   it('closes and reopens pools whose threads are cancelled at every stage of their start, many times over', async () => {
+    // The stages, by what has happened rather than by elapsed time: nothing yet (threads not even
+    // spawned), one event-loop turn (threads spawned, loading their module), and a task answered
+    // (a thread loaded and working, the sleeps running or queued).
+    const stages = ['at once', 'one turn', 'a task answered'] as const;
     for (let round = 0; round < 6; round++) {
+      const stage = stages[round % stages.length]!;
       const logger = new MemoryLogger();
       const pool = new WorkerPool({ threads: 2, logger });
       const controller = new AbortController();
+      const echo = pool.run('diagnostic', { action: 'echo' });
       const tasks = Promise.allSettled([
+        echo,
         pool.run('diagnostic', { action: 'sleep', ms: 60_000 }, { signal: controller.signal }),
         pool.run('diagnostic', { action: 'sleep', ms: 60_000 }),
-        pool.run('diagnostic', { action: 'echo' }),
       ]);
-      await new Promise<void>((resolve) => setTimeout(resolve, round * 25));
+      if (stage === 'one turn') await new Promise<void>((resolve) => setImmediate(resolve));
+      if (stage === 'a task answered') await echo;
       controller.abort();
       await pool.close();
       await tasks;

@@ -14,9 +14,9 @@ const TOPIC = 'table';
 const KEYS = 40;
 const RECORDS = 2000;
 const CLEAN_TIMEOUT_MS = 30_000;
-/** log.roll.ms of the __consumer_offsets test, and the spacing of its commits. */
+/** log.roll.ms of the __consumer_offsets test, and how many of its commits share a segment. */
 const ROLL_MS = 100;
-const COMMIT_SPACING_MS = 10;
+const COMMITS_PER_SEGMENT = 10;
 /** Nothing is cleanable while this lag holds (records are younger than an hour). */
 const HOLD_LAG_MS = String(60 * 60 * 1000);
 
@@ -187,19 +187,22 @@ describe('__consumer_offsets', () => {
     });
     await withAdmin(broker, (admin) => admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 1 }], waitForLeaders: true }));
     const commits = 40;
-    let lastAckAtMs = 0;
+    // The active segment rolls at the first append ROLL_MS or more after its own first append:
+    // commits go in groups, and before each next group that much time has passed since the
+    // previous group's first commit, so each group lands in a segment of its own. A wall-clock condition
+    // on the broker process's roll rule (no clock can be injected into a child process, and no
+    // event announces that a roll is due).
+    const rollDue = (sinceMs: number): Promise<void> => waitUntil(() => Date.now() - sinceMs > ROLL_MS, 10_000, `${ROLL_MS} ms to pass since ${sinceMs}, for the roll`);
+    // Taken when a group's first commit is acknowledged, so after the broker stamped the segment.
+    let groupStartedAtMs = 0;
     for (let offset = 1; offset <= commits; offset++) {
+      const firstOfGroup = offset % COMMITS_PER_SEGMENT === 1;
+      if (firstOfGroup && offset > 1) await rollDue(groupStartedAtMs);
       await adminCommit(broker, 'billing', 'orders', new Map([[0, offset]]));
-      lastAckAtMs = Date.now();
-      // Pacing, kept on purpose: the time-based roll (log.roll.ms, the broker process's wall
-      // clock; no clock can be injected into a child process) spreads the commits over several
-      // segments only if they are spread over time. Nothing is asserted after this pause.
-      await new Promise((resolve) => setTimeout(resolve, COMMIT_SPACING_MS));
+      if (firstOfGroup) groupStartedAtMs = Date.now();
     }
-    // One more commit after the roll interval seals the segment holding the earlier ones. The
-    // active segment's first append came before the last acknowledgement, so once ROLL_MS has
-    // passed since then the next append rolls (a wall-clock condition: no event announces it).
-    await waitUntil(() => Date.now() - lastAckAtMs > ROLL_MS, 10_000, `${ROLL_MS} ms to pass since the last commit, for the roll`);
+    // One more commit once a roll is due seals the segment holding the last group.
+    await rollDue(groupStartedAtMs);
     const fromLine = broker.lineCount;
     await adminCommit(broker, 'billing', 'orders', new Map([[0, commits + 1]]));
     await broker.waitForLine(/INFO cleaned log .*topic="?__consumer_offsets/, CLEAN_TIMEOUT_MS, fromLine);

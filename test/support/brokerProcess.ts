@@ -212,9 +212,18 @@ export class BrokerProcess {
 
   /** VmRSS of the broker process, in bytes (from /proc/<pid>/status). */
   async rssBytes(): Promise<number> {
+    return this.statusBytes('VmRSS');
+  }
+
+  /** The most resident memory the process has had so far (the kernel's high-water mark, VmHWM). */
+  async peakRssBytes(): Promise<number> {
+    return this.statusBytes('VmHWM');
+  }
+
+  private async statusBytes(field: 'VmRSS' | 'VmHWM'): Promise<number> {
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
-    const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-    if (match === null) throw new Error(`no VmRSS in /proc/${this.pid}/status`);
+    const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, 'm').exec(status);
+    if (match === null) throw new Error(`no ${field} in /proc/${this.pid}/status`);
     return Number(match[1]) * 1024;
   }
 
