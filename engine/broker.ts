@@ -283,34 +283,24 @@ export class Broker {
   }
 }
 
-/** Every partition of every topic, with its topic's retention limits. */
+/** Every open partition, with its topic's retention limits. */
 function* retainedPartitions(topics: TopicManager): Generator<RetainedPartition> {
-  for (const topic of topics.list()) {
+  for (const { topic, partition } of topics.openPartitions()) {
     const { retentionMs, retentionBytes } = topic.settings.retention;
-    for (let partition = 0; partition < topic.partitions; partition++) {
-      const replica = topics.partition(topic.name, partition);
-      if (replica !== undefined) yield { topic: topic.name, partition, log: replica.log, get highWatermark() { return replica.highWatermark; }, retentionMs, retentionBytes };
-    }
+    yield { topic: topic.name, partition: partition.index, log: partition.log, get highWatermark() { return partition.highWatermark; }, retentionMs, retentionBytes };
   }
 }
 
-/** Every open partition log of every topic, for the background verification. */
+/** Every open partition log, for the background verification. */
 function* verifiedPartitions(topics: TopicManager): Generator<VerifiedPartition> {
-  for (const topic of topics.list()) {
-    for (let partition = 0; partition < topic.partitions; partition++) {
-      const log = topics.partition(topic.name, partition)?.log;
-      if (log !== undefined) yield { topic: topic.name, partition, log };
-    }
-  }
+  for (const { topic, partition } of topics.openPartitions()) yield { topic: topic.name, partition: partition.index, log: partition.log };
 }
 
-/** Every partition of every topic, with its topic's compaction settings (the broker's targets). */
+/** Every open partition of a compacted topic, with its topic's compaction settings (the broker's targets). */
 function* cleanerTargets(topics: TopicManager): Generator<CleanerTarget> {
-  for (const topic of topics.list()) {
+  for (const { topic, partition } of topics.openPartitions()) {
+    if (!topic.settings.log.cleanupPolicy.includes('compact')) continue;
     const { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } = topic.settings.retention;
-    for (let partition = 0; partition < topic.partitions; partition++) {
-      const replica = topic.settings.log.cleanupPolicy.includes('compact') ? topics.partition(topic.name, partition) : undefined;
-      if (replica !== undefined) yield { topic: topic.name, partition, log: replica.log, get highWatermark() { return replica.highWatermark; }, settings: { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } };
-    }
+    yield { topic: topic.name, partition: partition.index, log: partition.log, get highWatermark() { return partition.highWatermark; }, settings: { deleteRetentionMs, minCompactionLagMs, minCleanableDirtyRatio } };
   }
 }

@@ -81,7 +81,7 @@ export class TopicManager {
     for (const record of records) {
       const topic = this.topicFrom(record);
       this.topics.set(record.name, topic);
-      for (let partition = 0; partition < record.partitions; partition++) await this.logs.getOrCreateLog(record.name, partition);
+      await this.logs.createLogs(record.name, Array.from({ length: record.partitions }, (_, partition) => partition));
     }
     for (const { topic, partition } of this.logs.directoriesFound) {
       const known = this.topics.get(topic);
@@ -120,6 +120,16 @@ export class TopicManager {
     const created = new Partition(topic, index, log);
     this.partitions.set(key, created);
     return created;
+  }
+
+  /** Every partition of every topic whose log is open, in topic order. */
+  *openPartitions(): Generator<{ topic: Topic; partition: Partition }> {
+    for (const topic of this.topics.values()) {
+      for (let index = 0; index < topic.partitions; index++) {
+        const partition = this.partition(topic.name, index);
+        if (partition !== undefined) yield { topic, partition };
+      }
+    }
   }
 
   private partitionLog(topic: string, partition: number): PartitionLog | undefined {

@@ -226,11 +226,9 @@ export class LogManager {
     if (this.closed) throw new Error('log manager is closed');
     const existing = this.getLog(topic, partition);
     if (existing !== undefined) return existing;
-    await mkdir(join(this.dataDir, key(topic, partition)), { recursive: true });
-    await fsyncDirectory(this.dataDir);
-    const log = await this.openLog(topic, partition);
+    await this.makeLogs(topic, [partition]);
     this.logger.info('created partition log', { topic, partition });
-    return log;
+    return this.getLog(topic, partition)!;
   }
 
   /**
@@ -242,10 +240,15 @@ export class LogManager {
     if (this.closed) throw new Error('log manager is closed');
     const missing = partitions.filter((partition) => this.getLog(topic, partition) === undefined);
     if (missing.length === 0) return;
-    await inBatches(missing, CREATE_PARALLELISM, (partition) => mkdir(join(this.dataDir, key(topic, partition)), { recursive: true }));
-    await fsyncDirectory(this.dataDir);
-    await inBatches(missing, CREATE_PARALLELISM, (partition) => this.openLog(topic, partition));
+    await this.makeLogs(topic, missing);
     this.logger.info('created partition logs', { topic, partitions: missing.length });
+  }
+
+  /** New partitions' directories, one sync of the data directory for all, then their logs opened. */
+  private async makeLogs(topic: string, partitions: readonly number[]): Promise<void> {
+    await inBatches(partitions, CREATE_PARALLELISM, (partition) => mkdir(join(this.dataDir, key(topic, partition)), { recursive: true }));
+    await fsyncDirectory(this.dataDir);
+    await inBatches(partitions, CREATE_PARALLELISM, (partition) => this.openLog(topic, partition));
   }
 
   /**

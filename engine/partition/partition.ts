@@ -50,14 +50,6 @@ export class Partition {
     return this.log.logEndOffset;
   }
 
-  get leaderEpoch(): number {
-    return this.replica.leaderEpoch;
-  }
-
-  get isr(): number[] {
-    return this.replica.isr;
-  }
-
   /**
    * Appends as the leader. acks 0 and 1 are answered once the local append is done (under the
    * flush policy); acks -1 once the high watermark passes the append, or REQUEST_TIMED_OUT after

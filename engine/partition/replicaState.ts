@@ -32,10 +32,6 @@ export class ReplicaState {
     return this.watermark;
   }
 
-  get isr(): number[] {
-    return [...this.inSync];
-  }
-
   /** Records how far a follower has copied the log (the offset it fetches from next). */
   updateFollowerEnd(replicaId: number, logEndOffset: number): void {
     if (replicaId === this.localReplicaId) throw new RangeError('the leader does not report to itself');
@@ -56,10 +52,5 @@ export class ReplicaState {
     if (candidate <= this.watermark) return false;
     this.watermark = candidate;
     return true;
-  }
-
-  /** After the log was cut back below the high watermark (a diverged replica): the mark follows it. */
-  truncatedTo(logEndOffset: number): void {
-    this.watermark = Math.min(this.watermark, logEndOffset);
   }
 }
