@@ -11,6 +11,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { ADVERTISED_HOST_FOLLOWS_LISTENER, ADVERTISED_PORT_FOLLOWS_BOUND, installSignalHandlers, startBrokerNode, type BrokerNode } from '../server/brokerNode.js';
 import { brokerConfigFromProperties, defaultBrokerConfig, parseProperties, type BrokerConfig } from '../engine/brokerConfig.js';
 import { ConfigError } from '../engine/errors.js';
+import { descriptorExhaustionError } from '../engine/fileDescriptors.js';
 import { streamLogger, type Logger } from '../engine/logger.js';
 import { EXIT_FAILURE, EXIT_USAGE, type CommandOutcome } from './plumbing.js';
 import { INT32_MAX } from '../common/limits.js';
@@ -173,7 +174,9 @@ function startCommand(outcome: CommandOutcome): CommandModule<object, StartArgum
       try {
         node = await startBrokerNode({ config, logger });
       } catch (error) {
-        process.stderr.write(`tidelog broker start: ${error instanceof Error ? error.message : String(error)}\n`);
+        // Out of descriptors (many partitions under a low ulimit -n) is named with the limit.
+        const reported = descriptorExhaustionError(error, 'starting the broker') ?? error;
+        process.stderr.write(`tidelog broker start: ${reported instanceof Error ? reported.message : String(reported)}\n`);
         outcome.exitCode = error instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE;
         return;
       }

@@ -112,6 +112,8 @@ export class Broker {
       clock,
       logger,
       checkpointIntervalMs: options.config.checkpointIntervalMs,
+      maxOpenWriteHandles: config.logWriteHandlesMax,
+      maxOpenSegmentHandles: config.logReadHandlesMax,
       openExistingLogs: false,
       configFor: (topic) => startupConfigs?.get(topic) ?? topics!.logConfigOf(topic),
       workers,

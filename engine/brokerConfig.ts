@@ -1,6 +1,7 @@
 // Broker configuration by Kafka's broker config names (server.properties style). Known keys are
 // validated with their valid range in the error; unknown keys are reported back to the caller
 // (which logs them) and ignored, so a Kafka server.properties can be reused as is.
+import { DEFAULT_READ_HANDLES, DEFAULT_WRITE_HANDLES } from './log/logManager.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
 import { ConfigError } from './errors.js';
 import { MIN_DECOMPRESSED_BATCH_LIMIT } from './log/appendValidation.js';
@@ -19,6 +20,15 @@ export interface BrokerConfig {
   advertisedPort: number;
   dataDir: string;
   numPartitions: number;
+  /**
+   * max.broker.partitions (KIP-578): partitions of all topics, internal ones included, this broker
+   * may hold; CreateTopics and CreatePartitions past it are refused with POLICY_VIOLATION.
+   */
+  maxBrokerPartitions: number;
+  /** log.write.handles.max: segment write handles open at once; the least recently used idle one closes first. */
+  logWriteHandlesMax: number;
+  /** log.read.handles.max: segment read handles open at once, least recently used closed first. */
+  logReadHandlesMax: number;
   defaultReplicationFactor: number;
   autoCreateTopics: boolean;
   /** Frames larger than this are refused before their body is buffered. */
@@ -119,6 +129,15 @@ function listener(value: string, key: string): [string, number] {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * max.broker.partitions by default: twice the 50,000 partitions `tidelog bench partitions` runs.
+ * Each partition is a directory, an open file (its active segment) and memory; Kafka's default is
+ * unlimited, ours is a number (STYLE: never default to Infinity).
+ */
+export const DEFAULT_MAX_BROKER_PARTITIONS = 100_000;
+/** The largest max.broker.partitions accepted: ten times the default. */
+export const MAX_BROKER_PARTITIONS_CEILING = 1_000_000;
+
 /** A period in ms, or -1 for never (0 would mean checking without pause). */
 function periodOrNever(max: number): (value: string, key: string) => number {
   const inRange = integer(-1, max);
@@ -139,6 +158,9 @@ const brokerKeys: Record<string, BrokerKey> = {
   'node.id': { parse: integer(0, INT32_MAX), apply: (c, v) => (c.nodeId = v as number) },
   'broker.id': { parse: integer(0, INT32_MAX), apply: (c, v) => (c.nodeId = v as number) },
   'num.partitions': { parse: integer(1, 100_000), apply: (c, v) => (c.numPartitions = v as number) },
+  'max.broker.partitions': { parse: integer(1, MAX_BROKER_PARTITIONS_CEILING), apply: (c, v) => (c.maxBrokerPartitions = v as number) },
+  'log.write.handles.max': { parse: integer(1, 1_000_000), apply: (c, v) => (c.logWriteHandlesMax = v as number) },
+  'log.read.handles.max': { parse: integer(1, 1_000_000), apply: (c, v) => (c.logReadHandlesMax = v as number) },
   'default.replication.factor': { parse: integer(1, 1), apply: (c, v) => (c.defaultReplicationFactor = v as number) },
   'auto.create.topics.enable': { parse: boolean, apply: (c, v) => (c.autoCreateTopics = v as boolean) },
   'socket.request.max.bytes': { parse: integer(1024, INT32_MAX), apply: (c, v) => (c.socketRequestMaxBytes = v as number) },
@@ -194,6 +216,9 @@ export function defaultBrokerConfig(): BrokerConfig {
     advertisedPort: 9092,
     dataDir: './data',
     numPartitions: 1,
+    maxBrokerPartitions: DEFAULT_MAX_BROKER_PARTITIONS,
+    logWriteHandlesMax: DEFAULT_WRITE_HANDLES,
+    logReadHandlesMax: DEFAULT_READ_HANDLES,
     defaultReplicationFactor: 1,
     autoCreateTopics: true,
     socketRequestMaxBytes: DEFAULT_MAX_FRAME_BYTES,

@@ -21,6 +21,8 @@ export interface RelatedBrokerConfigs {
   readonly socketRequestMaxBytes: number;
   readonly groupMinSessionTimeoutMs: number;
   readonly groupMaxSessionTimeoutMs: number;
+  readonly maxBrokerPartitions: number;
+  readonly offsetsTopicPartitions: number;
   /** The `log.*` keys and message.max.bytes: the topic configs' broker defaults. */
   readonly topicDefaults: ConfigMap;
 }
@@ -32,6 +34,10 @@ export function checkBrokerConfigRelations(config: RelatedBrokerConfigs): void {
   checkBatchFitsRequest('message.max.bytes', defaults.maxMessageBytes, config.socketRequestMaxBytes);
   if (config.groupMinSessionTimeoutMs > config.groupMaxSessionTimeoutMs) {
     throw new ConfigError(`group.min.session.timeout.ms ${config.groupMinSessionTimeoutMs} must not exceed group.max.session.timeout.ms ${config.groupMaxSessionTimeoutMs}`);
+  }
+  // The broker creates __consumer_offsets at its first start; it must fit under the broker's limit.
+  if (config.offsetsTopicPartitions > config.maxBrokerPartitions) {
+    throw new ConfigError(`offsets.topic.num.partitions ${config.offsetsTopicPartitions} must not exceed max.broker.partitions ${config.maxBrokerPartitions}: __consumer_offsets counts towards the broker's partitions`);
   }
 }
 

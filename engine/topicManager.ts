@@ -7,10 +7,12 @@ import type { BrokerConfig } from './brokerConfig.js';
 import type { Clock } from './clock.js';
 import { checkTopicConfigRelations } from './configRelations.js';
 import { ConfigError } from './errors.js';
+import { checkDescriptorRoom, descriptorExhaustionError, DESCRIPTORS_PER_NEW_PARTITION } from './fileDescriptors.js';
 import type { LogManager } from './log/logManager.js';
 import type { Logger } from './logger.js';
 import type { MetadataStore, TopicRecord } from './metadataStore.js';
 import type { PartitionLog } from './log/partitionLog.js';
+import { ErrorCode } from '../protocol/errors.js';
 import { Partition } from './partition/partition.js';
 import { TOPIC_CONFIGS, topicSettings, validateTopicConfigs, type ConfigMap, type TopicSettings } from './topicConfig.js';
 
@@ -23,6 +25,8 @@ export const TopicErrorCode = {
   INVALID_REPLICATION_FACTOR: 38,
   INVALID_REQUEST: 42,
   INVALID_CONFIG: 40,
+  /** max.broker.partitions would be passed. */
+  POLICY_VIOLATION: ErrorCode.POLICY_VIOLATION,
 } as const;
 
 export class TopicError extends Error {
@@ -59,6 +63,13 @@ export interface Topic {
   readonly settings: TopicSettings;
 }
 
+/** What a creation does, for the refusal's message: "creating 6 partitions for topic t". */
+interface PartitionChange {
+  verb: 'creating' | 'adding';
+  preposition: 'for' | 'to';
+  topic: string;
+}
+
 export type IncrementalConfigOp = { name: string; op: 'set'; value: string } | { name: string; op: 'delete' } | { name: string; op: 'append' | 'subtract'; value: string };
 
 export class TopicManager {
@@ -67,6 +78,14 @@ export class TopicManager {
   private readonly partitions = new Map<string, Partition>();
   /** Topics being created or deleted right now: a second request for the same name waits its turn. */
   private readonly busy = new Map<string, Promise<unknown>>();
+  /** Partitions of all topics in `topics`, kept with it: what max.broker.partitions counts. */
+  private partitionTotal = 0;
+  /**
+   * Partitions of creations past the limit check and not finished yet. Creations of different
+   * names run at once, so each reserves its partitions when it passes the check, and two of them
+   * cannot both pass on the same room.
+   */
+  private reservedPartitions = 0;
 
   constructor(
     private readonly store: MetadataStore,
@@ -80,8 +99,12 @@ export class TopicManager {
   async load(records: readonly TopicRecord[]): Promise<void> {
     for (const record of records) {
       const topic = this.topicFrom(record);
-      this.topics.set(record.name, topic);
+      this.setTopic(topic);
       await this.logs.createLogs(record.name, Array.from({ length: record.partitions }, (_, partition) => partition));
+    }
+    if (this.partitionTotal > this.config.maxBrokerPartitions) {
+      // Kept: the limit governs creation only (as KIP-578 has it), never data already there.
+      this.logger.warn('this broker holds more partitions than max.broker.partitions; new topics and partitions will be refused', { partitions: this.partitionTotal, maxBrokerPartitions: this.config.maxBrokerPartitions });
     }
     for (const { topic, partition } of this.logs.directoriesFound) {
       const known = this.topics.get(topic);
@@ -93,6 +116,66 @@ export class TopicManager {
 
   private topicFrom(record: TopicRecord): Topic {
     return { name: record.name, topicId: record.topicId, partitions: record.partitions, configs: { ...record.configs }, settings: topicSettings(record.configs, this.config.topicDefaults) };
+  }
+
+  /** Records a topic (new, or with a new partition count) and keeps the broker's partition count. */
+  private setTopic(topic: Topic): void {
+    this.partitionTotal += topic.partitions - (this.topics.get(topic.name)?.partitions ?? 0);
+    this.topics.set(topic.name, topic);
+  }
+
+  private removeTopic(name: string): void {
+    const known = this.topics.get(name);
+    if (known === undefined) return;
+    this.partitionTotal -= known.partitions;
+    this.topics.delete(name);
+  }
+
+  /** Partitions of every topic this broker holds (internal ones included). */
+  get partitionCount(): number {
+    return this.partitionTotal;
+  }
+
+  /**
+   * Refuses (POLICY_VIOLATION) `added` more partitions when they would take this broker past
+   * max.broker.partitions, counting those that creations running now have reserved.
+   */
+  private checkBrokerPartitionLimit(added: number, change: PartitionChange): void {
+    const current = this.partitionTotal + this.reservedPartitions;
+    const limit = this.config.maxBrokerPartitions;
+    if (current + added <= limit) return;
+    throw new TopicError(
+      TopicErrorCode.POLICY_VIOLATION,
+      `${change.verb} ${formatCount(added)} partitions ${change.preposition} topic ${change.topic} would bring this broker to ${formatCount(current + added)} partitions ` +
+        `(it has ${formatCount(current)}), above max.broker.partitions=${formatCount(limit)}`,
+    );
+  }
+
+  /**
+   * Checks both limits on `added` new partitions: max.broker.partitions (POLICY_VIOLATION) and the
+   * open-files limit (KAFKA_STORAGE_ERROR, naming it; each new log keeps a file open).
+   */
+  private async checkPartitionRoom(added: number, change: PartitionChange): Promise<void> {
+    this.checkBrokerPartitionLimit(added, change);
+    // Logs other creations are opening right now will take their descriptors too; but never more
+    // than the write-handle budget has room for, since it closes idle handles to make room.
+    const budget = this.logs.resources.writeHandles;
+    const newLogs = added + this.reservedPartitions;
+    const newHandles = budget === undefined ? newLogs : Math.min(newLogs, Math.max(0, budget.maxOpenHandles - budget.openHandles));
+    await checkDescriptorRoom(newHandles * DESCRIPTORS_PER_NEW_PARTITION, `${change.verb} ${formatCount(added)} partitions ${change.preposition} topic ${change.topic}`);
+    // The descriptor count was awaited: look at the partition count again.
+    this.checkBrokerPartitionLimit(added, change);
+  }
+
+  /** Checks the limits and holds the room for `added` partitions while `work` runs. */
+  private async withPartitionRoom<T>(added: number, change: PartitionChange, work: () => Promise<T>): Promise<T> {
+    await this.checkPartitionRoom(added, change);
+    this.reservedPartitions += added;
+    try {
+      return await work();
+    } finally {
+      this.reservedPartitions -= added;
+    }
   }
 
   get(name: string): Topic | undefined {
@@ -170,13 +253,77 @@ export class TopicManager {
       if (this.topics.has(name)) throw new TopicError(TopicErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists`);
       const record: TopicRecord = { name, topicId: randomUUID(), partitions: count, configs: overrides, createdAtMs: this.clock.nowMs() };
       const topic = this.topicFrom(record);
-      if (options.validateOnly === true) return topic;
-      await this.store.putTopic(record);
-      this.topics.set(name, topic);
-      await this.logs.createLogs(name, Array.from({ length: count }, (_, partition) => partition));
-      this.logger.info('created topic', { topic: name, partitions: count, configs: JSON.stringify(overrides) });
-      return topic;
+      const change: PartitionChange = { verb: 'creating', preposition: 'for', topic: name };
+      if (options.validateOnly === true) {
+        await this.checkPartitionRoom(count, change);
+        return topic;
+      }
+      return this.withPartitionRoom(count, change, async () => {
+        await this.store.putTopic(record);
+        this.setTopic(topic);
+        const partitions = Array.from({ length: count }, (_, partition) => partition);
+        try {
+          await this.logs.createLogs(name, partitions);
+        } catch (error) {
+          // Nothing of a topic whose logs could not all be made stays: not its logs, not its record.
+          this.removeTopic(name);
+          await this.undo(`topic ${name}`, [() => this.store.deleteTopic(name), () => this.removeCreatedLogs(name, partitions)]);
+          throw creationError(error, `creating ${count} partition logs of topic ${name}`);
+        }
+        this.logger.info('created topic', { topic: name, partitions: count, configs: JSON.stringify(overrides) });
+        return topic;
+      });
     });
+  }
+
+  /** Closes and deletes the logs of these partitions (those that exist) and forgets their Partitions. */
+  private async removeLogs(name: string, partitions: readonly number[]): Promise<void> {
+    for (const partition of partitions) {
+      this.partitions.delete(partitionKey(name, partition));
+      await this.logs.removeLog(name, partition);
+    }
+  }
+
+  /**
+   * Closes and deletes the logs a failed creation made. Out of descriptors, closing a log (which
+   * writes its indexes) can fail for want of one: every log is tried, and those that failed are
+   * tried once more after the others have given theirs back. Throws the first failure left.
+   */
+  private async removeCreatedLogs(name: string, partitions: readonly number[]): Promise<void> {
+    let pending = [...partitions];
+    let failure: { error: unknown } | null = null;
+    for (let pass = 0; pass < UNDO_PASSES && pending.length > 0; pass++) {
+      const failed: number[] = [];
+      failure = null;
+      for (const partition of pending) {
+        this.partitions.delete(partitionKey(name, partition));
+        try {
+          // Closed here first: a log whose close fails stays with the LogManager for the next pass.
+          await this.logs.getLog(name, partition)?.close();
+          await this.logs.removeLog(name, partition);
+        } catch (error) {
+          failed.push(partition);
+          failure ??= { error };
+        }
+      }
+      pending = failed;
+    }
+    if (failure !== null) throw (failure as { error: unknown }).error;
+  }
+
+  /**
+   * Undoes a failed creation, step by step. A step that fails is logged and the next still runs
+   * (the broker keeps serving; a restart finds what is left: a directory of no topic is reported
+   * and left alone); the creation's own error is what the client hears.
+   */
+  private async undo(what: string, steps: ReadonlyArray<() => Promise<void>>): Promise<void> {
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.logger.error(`undoing the failed creation of ${what} failed in part`, { error: error instanceof Error ? error.message : String(error) });
+      }
+    }
   }
 
   private checkedConfigs(configs: ConfigMap): Record<string, string> {
@@ -196,11 +343,8 @@ export class TopicManager {
       const topic = this.topics.get(name);
       if (topic === undefined) throw new TopicError(TopicErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
       await this.store.deleteTopic(name);
-      this.topics.delete(name);
-      for (let partition = 0; partition < topic.partitions; partition++) {
-        this.partitions.delete(partitionKey(name, partition));
-        await this.logs.removeLog(name, partition);
-      }
+      this.removeTopic(name);
+      await this.removeLogs(name, Array.from({ length: topic.partitions }, (_, partition) => partition));
       this.logger.info('deleted topic', { topic: name, partitions: topic.partitions });
     });
   }
@@ -215,12 +359,30 @@ export class TopicManager {
       }
       const record: TopicRecord = { name, topicId: topic.topicId, partitions: total, configs: { ...topic.configs }, createdAtMs: this.clock.nowMs() };
       const updated = this.topicFrom(record);
-      if (options.validateOnly === true) return updated;
-      await this.store.putTopic(record);
-      this.topics.set(name, updated);
-      await this.logs.createLogs(name, Array.from({ length: total - topic.partitions }, (_, i) => topic.partitions + i));
-      this.logger.info('added partitions', { topic: name, from: topic.partitions, to: total });
-      return updated;
+      const added = total - topic.partitions;
+      const change: PartitionChange = { verb: 'adding', preposition: 'to', topic: name };
+      if (options.validateOnly === true) {
+        await this.checkPartitionRoom(added, change);
+        return updated;
+      }
+      return this.withPartitionRoom(added, change, async () => {
+        await this.store.putTopic(record);
+        this.setTopic(updated);
+        const partitions = Array.from({ length: added }, (_, i) => topic.partitions + i);
+        try {
+          await this.logs.createLogs(name, partitions);
+        } catch (error) {
+          // The topic goes back to its old partition count; the new partitions' logs go.
+          this.setTopic(topic);
+          await this.undo(`the new partitions of topic ${name}`, [
+            () => this.store.putTopic({ ...record, partitions: topic.partitions, createdAtMs: this.clock.nowMs() }),
+            () => this.removeCreatedLogs(name, partitions),
+          ]);
+          throw creationError(error, `creating ${added} partition logs of topic ${name}`);
+        }
+        this.logger.info('added partitions', { topic: name, from: topic.partitions, to: total });
+        return updated;
+      });
     });
   }
 
@@ -266,12 +428,25 @@ export class TopicManager {
       const updated = this.topicFrom(record);
       if (options.validateOnly === true) return updated;
       await this.store.putTopic(record);
-      this.topics.set(name, updated);
+      this.setTopic(updated);
       for (let partition = 0; partition < topic.partitions; partition++) this.logs.getLog(name, partition)?.reconfigure(updated.settings.log);
       this.logger.info('altered topic configs', { topic: name, configs: JSON.stringify(configs) });
       return updated;
     });
   }
+}
+
+/** Passes over the logs of a failed creation when closing them runs out of descriptors. */
+const UNDO_PASSES = 2;
+
+/** A creation's failure as the client hears it: out of descriptors is named with the limit. */
+function creationError(error: unknown, what: string): unknown {
+  return descriptorExhaustionError(error, what) ?? error;
+}
+
+/** 100000 -> "100,000": limits and counts are read by people. */
+function formatCount(value: number): string {
+  return value.toLocaleString('en-US');
 }
 
 function partitionKey(topic: string, index: number): string {

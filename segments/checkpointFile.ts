@@ -16,8 +16,12 @@ export class CheckpointFormatError extends Error {
   override readonly name = 'CheckpointFormatError';
 }
 
+export function checkpointText(entries: readonly (readonly (string | number)[])[]): string {
+  return [String(CHECKPOINT_VERSION), String(entries.length), ...entries.map((fields) => fields.join(' '))].join('\n') + '\n';
+}
+
 export async function writeCheckpoint(path: string, entries: readonly (readonly (string | number)[])[]): Promise<void> {
-  const text = [String(CHECKPOINT_VERSION), String(entries.length), ...entries.map((fields) => fields.join(' '))].join('\n') + '\n';
+  const text = checkpointText(entries);
   const temporary = `${path}.tmp`;
   const handle = await open(temporary, 'w');
   try {
@@ -39,6 +43,13 @@ export async function readCheckpoint(path: string, fieldsPerEntry: number): Prom
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
+  return parseCheckpoint(text, path, fieldsPerEntry);
+}
+
+/** The entries of a checkpoint file's text (null when empty); throws on a malformed one. */
+export function parseCheckpoint(text: string, path: string, fieldsPerEntry: number): string[][] | null {
+  // A file written in place whose sync a crash forestalled (LogState.deferWrite) may be empty.
+  if (text.length === 0) return null;
   const lines = text.split('\n').filter((line) => line.length > 0);
   if (lines[0] !== String(CHECKPOINT_VERSION)) throw new CheckpointFormatError(`${path}: unsupported version line ${JSON.stringify(lines[0])}`);
   const count = Number(lines[1]);

@@ -7,8 +7,10 @@
 //
 // Every read checks each batch it returns (lengths, magic, CRC-32C, offsets increasing, leader
 // epoch) so bytes that rotted on disk are reported, never served.
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync } from 'node:fs';
+import { open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { FileHandleCache } from './fileHandleCache.js';
+import type { WriteHandleBudget } from './writeHandleBudget.js';
 import { IndexCache } from './indexCache.js';
 import { OffsetIndex, OFFSET_INDEX_ENTRY_BYTES } from './offsetIndex.js';
 import {
@@ -33,6 +35,8 @@ export const MAX_STORED_BATCH_BYTES = MAX_SEGMENT_BYTES;
 export interface SegmentResources {
   handles: FileHandleCache;
   indexes: IndexCache;
+  /** Caps the write handles open at once across segments; without it, each keeps its own open. */
+  writeHandles?: WriteHandleBudget;
   /** Reports something an operator should know that is not an error of the caller (index rebuilt). */
   notice(message: string, fields: Record<string, unknown>): void;
 }
@@ -91,6 +95,19 @@ export interface ScanReport {
   failure: { position: number; problem: string; detail: string; baseOffset: number | null } | null;
 }
 
+/**
+ * What a scan learned of a segment, enough to rebuild its object elsewhere without reading it
+ * again (a recovery task hands the active segment's to the main thread).
+ */
+export interface SegmentScanFacts {
+  sizeBytes: number;
+  nextOffset: number;
+  maxTimestamp: { timestamp: number; offset: number };
+  offsetIndex: Buffer;
+  timeIndex: Buffer;
+  bytesSinceLastIndexEntry: number;
+}
+
 /** What is known about the batch before the one being checked. */
 type Predecessor =
   | { kind: 'segment-start' }
@@ -140,7 +157,14 @@ export class LogSegment {
   private offsetIndex: OffsetIndex | null = null;
   private timeIndex: TimeIndex | null = null;
   private bytesSinceLastIndexEntry = 0;
+  /** Open while the segment writes (or awaits its sealed flush), unless the budget closed it idle. */
   private writeHandle: FileHandle | null = null;
+  private writeHandleOpening: Promise<FileHandle> | null = null;
+  private writeHandleUsers = 0;
+  /** Committed bytes known to be synced (null: unknown, e.g. a segment found on disk). */
+  private syncedThrough: number | null = null;
+  /** Sealed, with its bytes or indexes not yet on disk: flushSealed() is due. */
+  private sealedFlushPending = false;
   private deleted = false;
 
   private constructor(
@@ -160,12 +184,17 @@ export class LogSegment {
   }
 
   /** Creates a new, empty active segment. The caller fsyncs the directory. */
-  static async create(dir: string, baseOffset: number, limits: SegmentLimits, resources: SegmentResources): Promise<LogSegment> {
+  static async create(dir: string, baseOffset: number, limits: SegmentLimits, resources: SegmentResources, options: { fresh?: boolean } = {}): Promise<LogSegment> {
     const segment = new LogSegment(dir, baseOffset, limits, resources, 0, true);
-    // Indexes of an earlier incarnation of this base offset (a crash during a roll) are stale.
-    await rm(segment.offsetIndexPath, { force: true });
-    await rm(segment.timeIndexPath, { force: true });
-    segment.writeHandle = await open(segment.logPath, 'wx');
+    if (options.fresh !== true) {
+      // Indexes of an earlier incarnation of this base offset (a crash during a roll) are stale.
+      // A directory made just now (`fresh`) has none.
+      await rm(segment.offsetIndexPath, { force: true });
+      await rm(segment.timeIndexPath, { force: true });
+    }
+    const budget = resources.writeHandles;
+    segment.writeHandle = budget === undefined ? await open(segment.logPath, 'wx') : await budget.open(segment, () => open(segment.logPath, 'wx'));
+    segment.syncedThrough = 0;
     segment.offsetIndex = new OffsetIndex(baseOffset, limits.maxIndexEntries);
     segment.timeIndex = new TimeIndex(baseOffset, limits.maxIndexEntries);
     return segment;
@@ -173,11 +202,31 @@ export class LogSegment {
 
   /** A segment already on disk, sealed; its indexes load on first use. */
   static async existing(dir: string, baseOffset: number, limits: SegmentLimits, resources: SegmentResources): Promise<LogSegment> {
-    const segment = new LogSegment(dir, baseOffset, limits, resources, 0, false);
-    segment.sizeBytes = (await stat(segment.logPath)).size;
-    segment.knownNextOffset = segment.sizeBytes === 0 ? baseOffset : null;
-    segment.knownMaxTimestamp = segment.sizeBytes === 0 ? { timestamp: -1, offset: baseOffset } : null;
+    return LogSegment.existingOfSize(dir, baseOffset, (await stat(segmentPath(dir, baseOffset, LOG_SUFFIX))).size, limits, resources);
+  }
+
+  /** A segment another thread has just scanned, from what that scan learned (scanFacts()). */
+  static fromScan(dir: string, baseOffset: number, facts: SegmentScanFacts, limits: SegmentLimits, resources: SegmentResources): LogSegment {
+    const segment = new LogSegment(dir, baseOffset, limits, resources, facts.sizeBytes, false);
+    const entries = (bytes: Buffer, entryBytes: number): number => Math.max(limits.maxIndexEntries, bytes.length / entryBytes);
+    segment.offsetIndex = new OffsetIndex(baseOffset, entries(facts.offsetIndex, OFFSET_INDEX_ENTRY_BYTES), facts.offsetIndex);
+    segment.timeIndex = new TimeIndex(baseOffset, entries(facts.timeIndex, TIME_INDEX_ENTRY_BYTES), facts.timeIndex);
+    segment.knownNextOffset = facts.nextOffset;
+    segment.knownMaxTimestamp = facts.maxTimestamp;
+    segment.bytesSinceLastIndexEntry = facts.bytesSinceLastIndexEntry;
     return segment;
+  }
+
+  /** What the last scan() learned; null before one. */
+  scanFacts(): SegmentScanFacts | null {
+    if (this.offsetIndex === null || this.timeIndex === null || this.knownNextOffset === null || this.knownMaxTimestamp === null) return null;
+    const { sizeBytes, knownNextOffset: nextOffset, knownMaxTimestamp: maxTimestamp, bytesSinceLastIndexEntry } = this;
+    return { sizeBytes, nextOffset, maxTimestamp, offsetIndex: this.offsetIndex.toBuffer(), timeIndex: this.timeIndex.toBuffer(), bytesSinceLastIndexEntry };
+  }
+
+  /** A segment already on disk whose .log size the caller knows (a recovery task was told it). */
+  static existingOfSize(dir: string, baseOffset: number, sizeBytes: number, limits: SegmentLimits, resources: SegmentResources): LogSegment {
+    return new LogSegment(dir, baseOffset, limits, resources, sizeBytes, false);
   }
 
   get isActive(): boolean {
@@ -201,15 +250,14 @@ export class LogSegment {
   // -------------------------------------------------------------------------------------------
   // Writing (only the partition's writer calls these, one at a time)
 
-  /** Opens the write handle of the last segment found on disk, making it the active segment again. */
+  /**
+   * Makes the last segment found on disk the active segment again. Its write handle opens with
+   * its first write: a broker with 10,000 idle partitions holds no descriptor for them.
+   */
   async reopenForAppend(): Promise<void> {
-    if (this.writeHandle !== null) {
-      this.active = true;
-      return;
-    }
+    if (this.active) return;
     await this.ensureIndexes();
     this.resources.indexes.forget(this);
-    this.writeHandle = await open(this.logPath, 'r+');
     this.active = true;
     // Continue the index interval from the last entry so re-opened segments index like fresh ones.
     const last = this.offsetIndex!.lastEntry();
@@ -236,37 +284,12 @@ export class LogSegment {
    * sizeBytes until commitWritten(). On a write error the file is cut back and the error thrown.
    */
   async writeUncommitted(batches: readonly PendingBatch[]): Promise<void> {
-    const handle = this.writeHandle;
-    if (handle === null || !this.active) throw new Error(`segment ${this.baseOffset} is not open for appends`);
+    if (!this.active) throw new Error(`segment ${this.baseOffset} is not open for appends`);
     const startPosition = this.sizeBytes;
     let total = 0;
     for (const batch of batches) total += batch.buffer.length;
     if (startPosition + total > MAX_SEGMENT_BYTES) throw new RangeError(`segment ${this.baseOffset} would pass 2 GiB; roll first`);
-    try {
-      if (batches.length === 1) {
-        // The common single-batch append: a plain write, no array of buffers to build.
-        const buffer = batches[0]!.buffer;
-        let written = 0;
-        while (written < total) {
-          const { bytesWritten } = await handle.write(buffer, written, total - written, startPosition + written);
-          if (bytesWritten <= 0) throw new Error(`write wrote ${bytesWritten} bytes`);
-          written += bytesWritten;
-        }
-      } else {
-        let written = 0;
-        let pending: Buffer[] = [];
-        for (const batch of batches) pending.push(batch.buffer);
-        while (written < total) {
-          const { bytesWritten } = await handle.writev(pending, startPosition + written);
-          if (bytesWritten <= 0) throw new Error(`writev wrote ${bytesWritten} bytes`);
-          written += bytesWritten;
-          pending = remainingBuffers(pending, bytesWritten);
-        }
-      }
-    } catch (error) {
-      await handle.truncate(startPosition).catch(() => undefined);
-      throw error;
-    }
+    await this.withWriteHandle((handle) => writeAt(handle, batches, startPosition, total));
   }
 
   /** Makes batches written by writeUncommitted visible: index entries, size, next offset. */
@@ -282,9 +305,53 @@ export class LogSegment {
 
   /** Cuts off bytes written after the committed end (batches that must not be kept). */
   async discardUncommitted(): Promise<void> {
+    if (!this.active) throw new Error(`segment ${this.baseOffset} is not open for appends`);
+    const size = this.sizeBytes;
+    await this.withWriteHandle((handle) => handle.truncate(size));
+  }
+
+  /** Whether an operation uses the write handle now (WriteHandleBudget closes only idle ones). */
+  get writeHandleBusy(): boolean {
+    return this.writeHandleUsers > 0;
+  }
+
+  /** WriteHandleBudget: closes the idle write handle; the next use opens it again. */
+  async closeIdleWriteHandle(): Promise<void> {
+    if (this.writeHandleUsers > 0) throw new Error(`segment ${this.baseOffset}: its write handle is in use`);
     const handle = this.writeHandle;
-    if (handle === null) throw new Error(`segment ${this.baseOffset} is not open for appends`);
-    await handle.truncate(this.sizeBytes);
+    this.writeHandle = null;
+    if (handle !== null) await handle.close();
+  }
+
+  /** Runs `use` with the write handle, opening it (within the budget) when it is closed. */
+  private async withWriteHandle<T>(use: (handle: FileHandle) => Promise<T>): Promise<T> {
+    // Counted before any await, so the budget never closes a handle an operation is about to use.
+    this.writeHandleUsers++;
+    const budget = this.resources.writeHandles;
+    try {
+      let handle = this.writeHandle;
+      if (handle === null) {
+        this.writeHandleOpening ??= (budget === undefined ? open(this.logPath, 'r+') : budget.open(this, () => open(this.logPath, 'r+'))).finally(() => {
+          this.writeHandleOpening = null;
+        });
+        handle = await this.writeHandleOpening;
+        this.writeHandle = handle;
+      } else {
+        budget?.touch(this);
+      }
+      return await use(handle);
+    } finally {
+      this.writeHandleUsers--;
+      if (this.writeHandleUsers === 0) budget?.idle();
+    }
+  }
+
+  /** Closes the write handle now and takes it out of the budget. */
+  private async closeWriteHandle(): Promise<void> {
+    const handle = this.writeHandle;
+    this.writeHandle = null;
+    this.resources.writeHandles?.closed(this);
+    if (handle !== null) await handle.close();
   }
 
   private indexBatch(lastOffset: number, maxTimestamp: number, position: number, size: number): void {
@@ -302,8 +369,12 @@ export class LogSegment {
     this.bytesSinceLastIndexEntry += size;
   }
 
+  /** Syncs the active segment's committed bytes (nothing to do when none came since the last sync). */
   async flush(): Promise<void> {
-    if (this.writeHandle !== null) await this.writeHandle.datasync();
+    const size = this.sizeBytes;
+    if (this.syncedThrough === size || (!this.active && this.writeHandle === null)) return;
+    await this.withWriteHandle((handle) => handle.datasync());
+    this.syncedThrough = size;
   }
 
   /**
@@ -316,36 +387,50 @@ export class LogSegment {
     const max = this.knownMaxTimestamp;
     if (max !== null && max.timestamp >= 0 && !this.timeIndex!.isFull() && max.offset - this.baseOffset <= MAX_RELATIVE_OFFSET) this.timeIndex!.maybeAppend(max.timestamp, max.offset);
     this.active = false;
+    this.sealedFlushPending = true;
   }
 
   /** Syncs a sealed segment's log, writes and syncs its indexes, and closes its write handle. */
   async flushSealed(): Promise<void> {
     if (this.active) throw new Error(`segment ${this.baseOffset} is still active`);
-    const handle = this.writeHandle;
-    if (handle === null) return;
-    await handle.datasync();
+    if (!this.sealedFlushPending) return;
+    const size = this.sizeBytes;
+    if (this.syncedThrough !== size) await this.withWriteHandle((handle) => handle.datasync());
+    this.syncedThrough = size;
     await writeFileSynced(this.offsetIndexPath, this.offsetIndex!.toBuffer());
     await writeFileSynced(this.timeIndexPath, this.timeIndex!.toBuffer());
-    this.writeHandle = null;
-    await handle.close();
+    this.sealedFlushPending = false;
+    await this.closeWriteHandle();
     // Only now may the index cache drop these indexes: they can be read back from disk.
     this.resources.indexes.touch(this, this.indexBytes(), () => this.unloadIndexes());
+  }
+
+  /** Syncs the .log's bytes, through a handle of its own (recovery of a sealed segment). */
+  async syncLog(): Promise<void> {
+    const handle = await open(this.logPath, 'r');
+    try {
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Closes the write handle without sealing (shutdown of the active segment keeps it active). */
   async close(): Promise<void> {
     this.resources.handles.evict(this.logPath);
     this.resources.indexes.forget(this);
-    const handle = this.writeHandle;
-    this.writeHandle = null;
-    if (handle !== null) await handle.close();
+    await this.closeWriteHandle();
   }
 
-  /** Writes the active segment's indexes so a clean restart need not rebuild them. */
-  async writeIndexes(): Promise<void> {
+  /**
+   * Writes the active segment's indexes so a clean restart need not rebuild them. `sync: false`
+   * is for recovery, whose log is past its recovery point until a flush writes them again.
+   */
+  async writeIndexes(options: { sync?: boolean } = {}): Promise<void> {
     if (this.offsetIndex === null || this.timeIndex === null) return;
-    await writeFileSynced(this.offsetIndexPath, this.offsetIndex.toBuffer());
-    await writeFileSynced(this.timeIndexPath, this.timeIndex.toBuffer());
+    const write = options.sync === false ? writeFileUnsynced : writeFileSynced;
+    await write(this.offsetIndexPath, this.offsetIndex.toBuffer());
+    await write(this.timeIndexPath, this.timeIndex.toBuffer());
   }
 
   // -------------------------------------------------------------------------------------------
@@ -356,7 +441,7 @@ export class LogSegment {
   }
 
   private unloadIndexes(): void {
-    if (this.active || this.writeHandle !== null) return;
+    if (this.active || this.sealedFlushPending) return;
     this.offsetIndex = null;
     this.timeIndex = null;
   }
@@ -370,6 +455,13 @@ export class LogSegment {
     let offsetIndex: OffsetIndex | null = null;
     let timeIndex: TimeIndex | null = null;
     let reason: string | null = null;
+    if (this.sizeBytes === 0) {
+      // An empty log has empty indexes, whatever its index files hold (or if they are missing).
+      this.offsetIndex = new OffsetIndex(this.baseOffset, this.limits.maxIndexEntries);
+      this.timeIndex = new TimeIndex(this.baseOffset, this.limits.maxIndexEntries);
+      if (!this.active) this.resources.indexes.touch(this, this.indexBytes(), () => this.unloadIndexes());
+      return { offsetIndex: this.offsetIndex, timeIndex: this.timeIndex };
+    }
     try {
       const [offsetBytes, timeBytes] = await Promise.all([readWholeFile(this.offsetIndexPath), readWholeFile(this.timeIndexPath)]);
       if (offsetBytes.length % OFFSET_INDEX_ENTRY_BYTES !== 0 || timeBytes.length % TIME_INDEX_ENTRY_BYTES !== 0) {
@@ -649,7 +741,11 @@ export class LogSegment {
    * and rebuilds both indexes from it. Stops at the first bad batch; with `truncate`, cuts the
    * file there. Returns what it found; never throws for bad bytes.
    */
-  async scan(rules: BatchChainRules, options: { truncate: boolean; verifyCrc?: boolean; fileSizeBytes?: number }): Promise<ScanReport> {
+  /**
+   * `blockingIo`: read with blocking calls, for a worker thread whose only job is this scan (10,000
+   * small segments after a crash cost a thread-pool hop per call otherwise). Never on the main thread.
+   */
+  async scan(rules: BatchChainRules, options: { truncate: boolean; verifyCrc?: boolean; fileSizeBytes?: number; blockingIo?: boolean }): Promise<ScanReport> {
     const fileSize = options.fileSizeBytes ?? (await stat(this.logPath)).size;
     const offsetIndex = new OffsetIndex(this.baseOffset, Math.max(this.limits.maxIndexEntries, 1));
     const timeIndex = new TimeIndex(this.baseOffset, Math.max(this.limits.maxIndexEntries, 1));
@@ -659,7 +755,7 @@ export class LogSegment {
     let position = 0;
     let batches = 0;
     let failure: ScanReport['failure'] = null;
-    const handle = await open(this.logPath, options.truncate ? 'r+' : 'r');
+    const handle = options.blockingIo === true ? openBlocking(this.logPath, options.truncate ? 'r+' : 'r') : await open(this.logPath, options.truncate ? 'r+' : 'r');
     try {
       let chunk = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, Math.max(fileSize, BATCH_HEADER_BYTES)));
       scanning: while (position < fileSize) {
@@ -730,13 +826,21 @@ export class LogSegment {
     await this.loadTail();
     const located = offset <= this.baseOffset ? { position: 0 } : await this.locate(offset);
     if (located === null) return this.nextOffset;
-    const handle = this.writeHandle ?? (await open(this.logPath, 'r+'));
-    try {
+    const cut = async (handle: FileHandle): Promise<void> => {
       await handle.truncate(located.position);
       await handle.datasync();
-    } finally {
-      if (handle !== this.writeHandle) await handle.close();
+    };
+    if (this.active) {
+      await this.withWriteHandle(cut);
+    } else {
+      const handle = await open(this.logPath, 'r+');
+      try {
+        await cut(handle);
+      } finally {
+        await handle.close();
+      }
     }
+    this.syncedThrough = located.position;
     this.resources.handles.evict(this.logPath);
     this.sizeBytes = located.position;
     // Rebuild indexes and tail facts from what is left; truncation is rare, correctness first.
@@ -796,6 +900,51 @@ async function readWholeFile(path: string): Promise<Buffer> {
   } finally {
     await handle.close();
   }
+}
+
+/** Writes whole batches at `startPosition`; on a failed or short write, cuts the file back there. */
+async function writeAt(handle: FileHandle, batches: readonly PendingBatch[], startPosition: number, total: number): Promise<void> {
+  try {
+    if (batches.length === 1) {
+      // The common single-batch append: a plain write, no array of buffers to build.
+      const buffer = batches[0]!.buffer;
+      let written = 0;
+      while (written < total) {
+        const { bytesWritten } = await handle.write(buffer, written, total - written, startPosition + written);
+        if (bytesWritten <= 0) throw new Error(`write wrote ${bytesWritten} bytes`);
+        written += bytesWritten;
+      }
+    } else {
+      let written = 0;
+      let pending: Buffer[] = [];
+      for (const batch of batches) pending.push(batch.buffer);
+      while (written < total) {
+        const { bytesWritten } = await handle.writev(pending, startPosition + written);
+        if (bytesWritten <= 0) throw new Error(`writev wrote ${bytesWritten} bytes`);
+        written += bytesWritten;
+        pending = remainingBuffers(pending, bytesWritten);
+      }
+    }
+  } catch (error) {
+    await handle.truncate(startPosition).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The part of a FileHandle that scan() uses, over blocking calls (worker threads only). */
+function openBlocking(path: string, flags: 'r' | 'r+'): Pick<FileHandle, 'read' | 'truncate' | 'datasync' | 'close'> {
+  const fd = openSync(path, flags);
+  const file = {
+    read: async (buffer: Buffer, offset: number, length: number, position: number) => ({ bytesRead: readSync(fd, buffer, offset, length, position), buffer }),
+    truncate: async (length: number) => ftruncateSync(fd, length),
+    datasync: async () => fdatasyncSync(fd),
+    close: async () => closeSync(fd),
+  };
+  return file as unknown as Pick<FileHandle, 'read' | 'truncate' | 'datasync' | 'close'>;
+}
+
+async function writeFileUnsynced(path: string, data: Buffer): Promise<void> {
+  await writeFile(path, data);
 }
 
 export async function writeFileSynced(path: string, data: Buffer): Promise<void> {

@@ -20,6 +20,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { BrokerResponse, RequestContext } from '../engine/broker.js';
 import { defaultBrokerConfig } from '../engine/brokerConfig.js';
+import { descriptorExhaustionError } from '../engine/fileDescriptors.js';
 import type { Logger } from '../engine/logger.js';
 import { FrameReader } from '../protocol/frame.js';
 import { ProtocolDecodeError } from '../protocol/wire.js';
@@ -184,8 +185,10 @@ export class ConnectionServer {
         resolve();
       });
     });
-    // After listen, errors come from accept (EMFILE and the like): report, keep serving.
-    this.server.on('error', (error) => this.logger.error('listener error', { error: describeError(error) }));
+    // After listen, errors come from accept (EMFILE and the like): report, keep serving. Out of
+    // descriptors, libuv accepts and closes the waiting connections itself (its reserve-fd trick)
+    // and Node reports an 'error' per failed accept; the listener stays open.
+    this.server.on('error', (error) => this.logger.error('listener error', { error: describeError(descriptorExhaustionError(error, 'accepting a connection') ?? error) }));
     return this.address;
   }
 

@@ -3,8 +3,9 @@
 //
 // The log stamps each appended batch with the current epoch (bytes 12-15, outside the CRC), so
 // this cache is also what lets a read tell a rotted epoch field from a real one.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readCheckpoint, writeCheckpoint } from '../../segments/checkpointFile.js';
+import { checkpointText, parseCheckpoint, readCheckpoint, writeCheckpoint } from '../../segments/checkpointFile.js';
 
 export const LEADER_EPOCH_CHECKPOINT = 'leader-epoch-checkpoint';
 
@@ -19,9 +20,30 @@ export class LeaderEpochCache {
     private entries: EpochEntry[],
   ) {}
 
+  /** The cache of a directory without a checkpoint file (nothing read). */
+  static empty(dir: string): LeaderEpochCache {
+    return new LeaderEpochCache(join(dir, LEADER_EPOCH_CHECKPOINT), []);
+  }
+
   static async load(dir: string): Promise<LeaderEpochCache> {
     const path = join(dir, LEADER_EPOCH_CHECKPOINT);
-    const rows = (await readCheckpoint(path, 2)) ?? [];
+    return LeaderEpochCache.fromRows(path, (await readCheckpoint(path, 2)) ?? []);
+  }
+
+  /** load() with a blocking read, for a worker thread's recovery task. */
+  static loadBlocking(dir: string): LeaderEpochCache {
+    const path = join(dir, LEADER_EPOCH_CHECKPOINT);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new LeaderEpochCache(path, []);
+      throw error;
+    }
+    return LeaderEpochCache.fromRows(path, parseCheckpoint(text, path, 2) ?? []);
+  }
+
+  private static fromRows(path: string, rows: string[][]): LeaderEpochCache {
     const entries = rows.map(([epoch, startOffset]) => ({ epoch: Number(epoch), startOffset: Number(startOffset) }));
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
@@ -83,6 +105,21 @@ export class LeaderEpochCache {
     if (kept.length === this.entries.length) return;
     this.entries = kept;
     await this.persist();
+  }
+
+  /**
+   * The first epoch of a log that has no checkpoint file yet, in memory only: the caller writes
+   * checkpointText() to the returned path later (LogState.deferWrite).
+   */
+  assignFirstInMemory(epoch: number, startOffset: number): string {
+    if (this.entries.length > 0) throw new Error(`${this.path} has entries already`);
+    this.entries = [{ epoch, startOffset }];
+    return this.path;
+  }
+
+  /** The checkpoint file's contents for the entries now. */
+  checkpointText(): string {
+    return checkpointText(this.entries.map((entry) => [entry.epoch, entry.startOffset]));
   }
 
   private async persist(): Promise<void> {

@@ -14,6 +14,7 @@ import { fsyncDirectory, readCheckpoint, writeCheckpoint } from '../../segments/
 import { lockDirectory } from './directoryLock.js';
 import { FileHandleCache } from '../../segments/fileHandleCache.js';
 import { IndexCache } from '../../segments/indexCache.js';
+import { WriteHandleBudget } from '../../segments/writeHandleBudget.js';
 import type { SegmentResources } from '../../segments/logSegment.js';
 import { parsePartitionDirName } from '../../segments/segmentNames.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -33,8 +34,10 @@ export interface LogManagerOptions {
   dataDir: string;
   clock?: Clock;
   logger?: Logger;
-  /** Read handles of sealed segments kept open at once, across every log. */
+  /** Read handles of segments kept open at once, across every log (log.read.handles.max). */
   maxOpenSegmentHandles?: number;
+  /** Write handles of segments kept open at once, across every log; idle ones close first (log.write.handles.max). */
+  maxOpenWriteHandles?: number;
   /** Memory for the indexes of sealed segments, across every log. */
   indexCacheBytes?: number;
   /** How often recovery points and log start offsets are checkpointed. */
@@ -83,6 +86,8 @@ export class LogManager {
   private readonly workers: WorkerPool | null;
   /** Recovery scans of the logs being opened: as many at once as the pool has threads. */
   private readonly recoveryScans: ConcurrencyLimit;
+  /** Small-file writes and syncs of every log (LogState.fileOperations). */
+  private readonly fileOperations = new ConcurrencyLimit(FILE_OPERATION_PARALLELISM);
   private readonly validator: AppendValidator | null;
   /** A log failed to open (its recovery may be unfinished): close() then writes no clean-shutdown marker. */
   private openFailed = false;
@@ -101,7 +106,8 @@ export class LogManager {
     this.validator = options.validator ?? null;
     const logger = this.logger;
     this.resources = {
-      handles: new FileHandleCache(options.maxOpenSegmentHandles ?? 512),
+      handles: new FileHandleCache(options.maxOpenSegmentHandles ?? DEFAULT_READ_HANDLES),
+      writeHandles: new WriteHandleBudget(options.maxOpenWriteHandles ?? DEFAULT_WRITE_HANDLES),
       indexes: new IndexCache(options.indexCacheBytes ?? 128 * 1024 * 1024),
       notice: (message, fields) => logger.warn(message, fields),
     };
@@ -164,7 +170,7 @@ export class LogManager {
     this.logStartOffsets = await read(LOG_START_OFFSET_CHECKPOINT);
   }
 
-  private async openLog(topic: string, partition: number): Promise<PartitionLog> {
+  private async openLog(topic: string, partition: number, fresh = false): Promise<PartitionLog> {
     const id = key(topic, partition);
     const startOffset = this.logStartOffsets.get(id);
     let log: PartitionLog;
@@ -180,10 +186,13 @@ export class LogManager {
         ...(startOffset === undefined ? {} : { logStartOffset: startOffset }),
         ...(this.workers === null ? {} : { workers: this.workers }),
         recoveryScans: this.recoveryScans,
+        fileOperations: this.fileOperations,
         ...(this.validator === null ? {} : { validator: this.validator }),
+        fresh,
       });
     } catch (error) {
-      this.openFailed = true;
+      // A new log that failed to open (say, out of descriptors) left no recovery unfinished.
+      if (!fresh) this.openFailed = true;
       throw error;
     }
     this.logs.set(id, { topic, partition, log });
@@ -246,9 +255,19 @@ export class LogManager {
 
   /** New partitions' directories, one sync of the data directory for all, then their logs opened. */
   private async makeLogs(topic: string, partitions: readonly number[]): Promise<void> {
-    await inBatches(partitions, CREATE_PARALLELISM, (partition) => mkdir(join(this.dataDir, key(topic, partition)), { recursive: true }));
+    const existing = new Set<number>();
+    const makeDirectory = async (partition: number): Promise<void> => {
+      try {
+        await mkdir(join(this.dataDir, key(topic, partition)));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        existing.add(partition);
+      }
+    };
+    await inBatches(partitions, CREATE_PARALLELISM, makeDirectory);
     await fsyncDirectory(this.dataDir);
-    await inBatches(partitions, CREATE_PARALLELISM, (partition) => this.openLog(topic, partition));
+    // A directory made here is empty: its log opens without reading anything.
+    await inBatches(partitions, CREATE_PARALLELISM, (partition) => this.openLog(topic, partition, !existing.has(partition)));
   }
 
   /**
@@ -319,6 +338,11 @@ export class LogManager {
   }
 }
 
+/** Defaults of log.read.handles.max and log.write.handles.max: well under the usual descriptor limits. */
+export const DEFAULT_READ_HANDLES = 512;
+export const DEFAULT_WRITE_HANDLES = 4096;
+/** Small-file writes and syncs of all logs at once (each holds a descriptor while it runs). */
+const FILE_OPERATION_PARALLELISM = 16;
 /** Existing logs opened this many at a time (their recovery scans are limited apart). */
 const OPEN_PARALLELISM = 32;
 /** New partitions' directories made, and their logs opened, this many at a time. */

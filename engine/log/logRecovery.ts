@@ -5,11 +5,11 @@
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory } from '../../segments/checkpointFile.js';
-import { CorruptBatchError, LogSegment, writeFileSynced } from '../../segments/logSegment.js';
-import { DELETED_SUFFIX, OFFSET_GAPS_MARKER, RECORDS_VALIDATED_MARKER, parseSegmentFileName, segmentPath } from '../../segments/segmentNames.js';
+import { CorruptBatchError, LogSegment, writeFileSynced, type SegmentScanFacts } from '../../segments/logSegment.js';
+import { DELETED_SUFFIX, RECORDS_VALIDATED_MARKER, parseSegmentFileName, segmentPath } from '../../segments/segmentNames.js';
 import { StorageError } from '../errors.js';
 import { recoverSegmentFile, type RecoverSegmentInput, type RecoverSegmentOutput } from '../workers/tasks/recoverSegment.js';
-import { recoverInterruptedSwaps } from './compaction/segmentSwap.js';
+import { CLEANED_SUFFIX, SWAP_SUFFIX, recoverInterruptedSwaps } from './compaction/segmentSwap.js';
 import type { LogState, PartitionLogOptions } from './logState.js';
 import { SNAPSHOT_SUFFIX } from './producerSnapshots.js';
 import { ProducerStateManager } from './producerState.js';
@@ -22,26 +22,26 @@ export interface RecoveryReport {
   droppedOffsets: { from: number; to: number | null } | null;
 }
 
-/** Whether OFFSET_GAPS_MARKER exists: the log may have been compacted, so offsets may have gaps. */
-export async function offsetGapsMarked(dir: string): Promise<boolean> {
-  return readFile(join(dir, OFFSET_GAPS_MARKER)).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return false;
-      throw error;
-    },
-  );
-}
-
 /**
  * Loads the segments into `state` (recovering them after an unclean stop), its offsets and its
- * producer state. Returns the report of the last recovery scan, or null when none ran.
+ * producer state. `listing` holds the names in the directory when the open began. Returns the
+ * report of the last recovery scan, or null when none ran.
  */
-export async function loadLog(state: LogState, options: PartitionLogOptions): Promise<RecoveryReport | null> {
-  // A compaction swap a crash interrupted is finished or undone before segments are listed.
-  await recoverInterruptedSwaps(state.dir, state.logger);
+export async function loadLog(state: LogState, options: PartitionLogOptions, listing: ReadonlySet<string>): Promise<RecoveryReport | null> {
+  let names: Iterable<string> = listing;
+  if (hasCompactionLeftovers(listing)) {
+    // A compaction swap a crash interrupted is finished or undone before segments are listed.
+    await recoverInterruptedSwaps(state.dir, state.logger);
+    names = await readdir(state.dir);
+  }
   const bases: number[] = [];
-  for (const name of await readdir(state.dir)) {
+  const snapshots: number[] = [];
+  for (const name of names) {
+    if (name.endsWith(SNAPSHOT_SUFFIX)) {
+      const offset = Number(name.slice(0, -SNAPSHOT_SUFFIX.length));
+      if (Number.isSafeInteger(offset)) snapshots.push(offset);
+      continue;
+    }
     if (name.endsWith(DELETED_SUFFIX) || name.endsWith('.tmp')) {
       // Leftovers of a deletion or checkpoint interrupted by a crash.
       await rm(join(state.dir, name), { force: true });
@@ -58,8 +58,10 @@ export async function loadLog(state: LogState, options: PartitionLogOptions): Pr
 
   if (state.segments.length === 0) {
     const base = options.logStartOffset ?? 0;
-    state.segments.push(await LogSegment.create(state.dir, base, state.segmentLimits(), state.resources));
-    await fsyncDirectory(state.dir);
+    state.segments.push(await LogSegment.create(state.dir, base, state.segmentLimits(), state.resources, { fresh: options.fresh === true }));
+    // Its name reaches the disk with the log's first flush: an empty segment lost to a crash
+    // before then is simply made again.
+    state.deferDirectorySync();
   }
   let active = state.activeSegment();
   try {
@@ -78,8 +80,13 @@ export async function loadLog(state: LogState, options: PartitionLogOptions): Pr
   state.nextOffsetToAssign = state.logEnd;
   state.logStart = Math.min(Math.max(options.logStartOffset ?? 0, state.segments[0]!.baseOffset), state.logEnd);
   state.recoveryPointOffset = options.cleanShutdown ? state.logEnd : Math.min(options.recoveryPoint, state.logEnd);
-  if (state.epochs.latestEpoch === null || state.epochs.latestEpoch < state.leaderEpoch) await state.epochs.assign(state.leaderEpoch, state.logEnd);
-  await loadProducerState(state);
+  if (state.epochs.latestEpoch === null) {
+    // Written with the first write or flush; lost to a crash before then, it is assigned again.
+    const epochs = state.epochs;
+    state.deferWrite(epochs.assignFirstInMemory(state.leaderEpoch, state.logEnd), () => epochs.checkpointText());
+  }
+  else if (state.epochs.latestEpoch < state.leaderEpoch) await state.epochs.assign(state.leaderEpoch, state.logEnd);
+  await loadProducerState(state, snapshots);
   state.checkOffsets('open');
   return report;
 }
@@ -88,13 +95,10 @@ export async function loadLog(state: LogState, options: PartitionLogOptions): Pr
  * Rebuilds idempotent-producer state: the newest snapshot at or below the log end, then the
  * headers of every batch after it. Snapshots past the log end (a truncated tail) are removed.
  */
-async function loadProducerState(state: LogState): Promise<void> {
+async function loadProducerState(state: LogState, found: readonly number[]): Promise<void> {
   const snapshots: number[] = [];
-  for (const name of await readdir(state.dir)) {
-    if (!name.endsWith(SNAPSHOT_SUFFIX)) continue;
-    const offset = Number(name.slice(0, -SNAPSHOT_SUFFIX.length));
-    if (!Number.isSafeInteger(offset)) continue;
-    if (offset > state.logEnd) await rm(join(state.dir, name), { force: true });
+  for (const offset of found) {
+    if (offset > state.logEnd) await rm(segmentPath(state.dir, offset, SNAPSHOT_SUFFIX), { force: true });
     else snapshots.push(offset);
   }
   snapshots.sort((a, b) => b - a);
@@ -174,7 +178,8 @@ async function recover(state: LogState, recoveryPoint: number): Promise<Recovery
  */
 async function recoverSegment(state: LogState, index: number, fileSizeBytes: number): Promise<RecoverSegmentOutput> {
   const segment = state.segments[index]!;
-  const input: RecoverSegmentInput = { dir: state.dir, baseOffset: segment.baseOffset, fileSizeBytes, ...state.segmentLimits(), contiguousOffsets: state.rules.contiguousOffsets };
+  const sealed = index < state.segments.length - 1;
+  const input: RecoverSegmentInput = { dir: state.dir, baseOffset: segment.baseOffset, fileSizeBytes, ...state.segmentLimits(), contiguousOffsets: state.rules.contiguousOffsets, sealed };
   let result: RecoverSegmentOutput;
   try {
     // No retry: an attempt stopped after its cut would leave a second one a clean-looking file,
@@ -187,7 +192,10 @@ async function recoverSegment(state: LogState, index: number, fileSizeBytes: num
     throw new StorageError(`recovery of ${segment.logPath} failed, so its log was not opened: ${message}`, { cause: error });
   }
   await segment.close();
-  state.segments[index] = await LogSegment.existing(state.dir, segment.baseOffset, state.segmentLimits(), state.resources);
+  state.segments[index] =
+    result.active === null
+      ? await LogSegment.existing(state.dir, segment.baseOffset, state.segmentLimits(), state.resources)
+      : LogSegment.fromScan(state.dir, segment.baseOffset, toBuffers(result.active), state.segmentLimits(), state.resources);
   return result;
 }
 
@@ -207,22 +215,46 @@ async function dropSegmentsFrom(state: LogState, index: number, report: Recovery
  * Reads the marker saying from which offset on every batch passed append validation. A log
  * without it was written by an older version: everything up to its end is checked on read.
  */
-export async function loadRecordsValidatedMarker(state: LogState): Promise<void> {
+export async function loadRecordsValidatedMarker(state: LogState, markerListed: boolean): Promise<void> {
   const path = join(state.dir, RECORDS_VALIDATED_MARKER);
-  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
-  const stored = text === null ? Number.NaN : Number(text.trim());
-  if (Number.isSafeInteger(stored) && stored >= 0) {
-    state.recordsValidatedFrom = stored;
-    return;
+  const text = markerListed
+    ? await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return null;
+        throw error;
+      })
+    : null;
+  // Digits only: an empty file (written, then a crash before its sync) must not read as 0.
+  if (text !== null && /^\d+\s*$/.test(text)) {
+    const stored = Number(text.trim());
+    if (Number.isSafeInteger(stored)) {
+      state.recordsValidatedFrom = stored;
+      return;
+    }
   }
-  // Missing (an older version wrote this log) or unreadable: what is there now is checked on
-  // read, what is appended from now on was validated.
-  if (text !== null) state.logger.warn('unreadable records-validated marker; records stored so far are checked on read', { file: path });
+  // Missing (a new log, or one an older version wrote) or unreadable: what is there now is
+  // checked on read, what is appended from now on was validated.
   state.recordsValidatedFrom = state.logEnd;
   if (state.logEnd > state.logStart) state.logger.info('log written before append validation; its records are checked when read', { dir: state.dir, belowOffset: state.logEnd });
+  if (text === null) {
+    // Written with the log's first write or flush. Lost to a crash before its sync, it is written
+    // again then, at a log end no lower: records in between are checked on read, only slower.
+    const from = state.logEnd;
+    state.deferWrite(path, () => `${from}\n`);
+    return;
+  }
+  state.logger.warn('unreadable records-validated marker; records stored so far are checked on read', { file: path });
   await writeFileSynced(path, Buffer.from(`${state.logEnd}\n`));
   await fsyncDirectory(state.dir);
+}
+
+/** Whether a compaction left files behind that recoverInterruptedSwaps must settle. */
+function hasCompactionLeftovers(names: ReadonlySet<string>): boolean {
+  for (const name of names) if (name.endsWith(CLEANED_SUFFIX) || name.endsWith(SWAP_SUFFIX)) return true;
+  return false;
+}
+
+/** Facts from a worker thread: their buffers arrive as plain Uint8Arrays. */
+function toBuffers(facts: SegmentScanFacts): SegmentScanFacts {
+  const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { ...facts, offsetIndex: asBuffer(facts.offsetIndex), timeIndex: asBuffer(facts.timeIndex) };
 }

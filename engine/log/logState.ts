@@ -9,6 +9,8 @@
 // Invariants: logStart <= logEnd and durableEnd <= logEnd <= nextOffsetToAssign (checkOffsets()).
 // durableEnd may trail logStart: batches written by a group whose fsync or a later write failed
 // are readable but were never acknowledged, and DeleteRecords may move the start past them.
+import { open, writeFile } from 'node:fs/promises';
+import { fsyncDirectory } from '../../segments/checkpointFile.js';
 import type { BatchChainRules, LogSegment, SegmentResources } from '../../segments/logSegment.js';
 import type { Clock } from '../clock.js';
 import { LogClosedError, StorageError } from '../errors.js';
@@ -38,8 +40,19 @@ export interface PartitionLogOptions {
   workers?: WorkerPool;
   /** Shared by the logs a manager opens together: how many recovery scans may run at once. */
   recoveryScans?: ConcurrencyLimit;
+  /**
+   * Shared by a manager's logs: how many of their small-file writes and syncs (a new log's first
+   * files, producer snapshots at rolls) may hold a descriptor at once. A produce request to
+   * 10,000 new partitions would otherwise open 10,000 files together.
+   */
+  fileOperations?: ConcurrencyLimit;
   /** Validates appended record sets; default: one of its own on `workers`, with no broker-wide budget. */
   validator?: AppendValidator;
+  /**
+   * The directory was made just now for a new partition and holds nothing: the open reads
+   * nothing, and its first files are synced with the log's first flush, not one by one.
+   */
+  fresh?: boolean;
 }
 
 export class LogState {
@@ -54,6 +67,7 @@ export class LogState {
   readonly leaderEpoch: number;
   readonly workers: WorkerPool | null;
   readonly recoveryScans: ConcurrencyLimit | null;
+  readonly fileOperations: ConcurrencyLimit | null;
 
   segments: LogSegment[] = [];
   logStart = 0;
@@ -78,6 +92,22 @@ export class LogState {
   recordsValidatedFrom = 0;
   /** Settles when a compaction swap in progress has replaced its segments; reads that raced it wait. */
   segmentSwap: Promise<void> | null = null;
+  /**
+   * A new log's small files (its epoch checkpoint, its records-validated marker), kept in memory
+   * until its first write, and whether the directory's entries await a sync: syncDeferred()
+   * writes and syncs them all before the recovery point next moves. Until the first write the log
+   * holds nothing that needs them, and a start after a crash rebuilds them: creating 10,000
+   * partitions then costs a directory and a segment file each, not four files and five syncs.
+   */
+  private deferredFiles: Array<{ path: string; contents: () => string }> = [];
+  private unsyncedFiles: string[] = [];
+  private directoryUnsynced = false;
+  /**
+   * Set at open when the log's files were in a finished state (opened after a clean stop with
+   * nothing recovered, or just created): close() need write nothing while the log end and the
+   * truncation count are still these.
+   */
+  openedSettled: { logEnd: number; truncations: number } | null = null;
 
   constructor(options: PartitionLogOptions, epochs: LeaderEpochCache, rules: BatchChainRules) {
     this.dir = options.dir;
@@ -90,6 +120,60 @@ export class LogState {
     this.leaderEpoch = options.leaderEpoch ?? 0;
     this.workers = options.workers ?? null;
     this.recoveryScans = options.recoveryScans ?? null;
+    this.fileOperations = options.fileOperations ?? null;
+  }
+
+  /** Defers writing `path` (with what `contents` gives then) to the first write or flush. */
+  deferWrite(path: string, contents: () => string): void {
+    this.deferredFiles.push({ path, contents });
+    this.directoryUnsynced = true;
+  }
+
+  /** Defers the sync of the directory's entries (a new segment file) to syncDeferred(). */
+  deferDirectorySync(): void {
+    this.directoryUnsynced = true;
+  }
+
+  get hasDeferredWrites(): boolean {
+    return this.deferredFiles.length > 0;
+  }
+
+  get hasDeferredSyncs(): boolean {
+    return this.directoryUnsynced;
+  }
+
+  /** Writes the files deferWrite() put off (unsynced: syncDeferred() syncs them). */
+  async writeDeferred(): Promise<void> {
+    while (this.deferredFiles.length > 0) {
+      const file = this.deferredFiles[0]!;
+      await this.withFileOperation(() => writeFile(file.path, file.contents()));
+      this.deferredFiles.shift();
+      this.unsyncedFiles.push(file.path);
+    }
+  }
+
+  /** Writes and syncs what deferWrite() and deferDirectorySync() put off; call before the recovery point moves. */
+  async syncDeferred(): Promise<void> {
+    if (!this.directoryUnsynced) return;
+    await this.writeDeferred();
+    const files = this.unsyncedFiles;
+    await this.withFileOperation(async () => {
+      for (const path of files) await syncFile(path);
+      await fsyncDirectory(this.dir);
+    });
+    this.unsyncedFiles = this.unsyncedFiles.slice(files.length);
+    this.directoryUnsynced = this.unsyncedFiles.length > 0 || this.deferredFiles.length > 0;
+  }
+
+  /** Runs a small-file operation within the manager's shared bound (fileOperations). */
+  withFileOperation<T>(operation: () => Promise<T>): Promise<T> {
+    return this.fileOperations === null ? operation() : this.fileOperations.run(operation);
+  }
+
+  /** Whether nothing changed on disk since an open that found (or made) the log settled. */
+  get unchangedSinceSettledOpen(): boolean {
+    const mark = this.openedSettled;
+    return mark !== null && mark.logEnd === this.logEnd && mark.truncations === this.truncations;
   }
 
   assertWritable(): void {
@@ -136,5 +220,14 @@ export class LogState {
     );
     this.failedWith ??= error;
     throw error;
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
   }
 }

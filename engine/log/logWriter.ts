@@ -115,7 +115,7 @@ export class LogWriter {
     if (state.config.flush.mode === 'every-append' || state.config.messageTimestampType === 'LogAppendTime') return false;
     const batch = batches[0]!;
     const epoch = state.epochs.latestEpoch;
-    if (epoch === null || state.leaderEpoch > epoch) return false;
+    if (epoch === null || state.leaderEpoch > epoch || state.hasDeferredWrites) return false;
     // The roll decision needs the offsets the batch will really get, not the ones it was sent with.
     const baseOffset = state.nextOffsetToAssign;
     return !this.shouldRoll(state.activeSegment(), 0, { ...batch, baseOffset, lastOffset: baseOffset + (batch.lastOffset - batch.baseOffset) });
@@ -238,6 +238,8 @@ export class LogWriter {
   /** Writes one group of appends, rolling segments between batches where a limit says so. */
   private async writeGroup(group: QueuedAppend[]): Promise<void> {
     const state = this.state;
+    // A new log's first write brings its small files along (LogState.deferWrite).
+    if (state.hasDeferredWrites) await state.writeDeferred();
     let pending: PendingBatch[] = [];
     let pendingBytes = 0;
     for (const append of group) {
@@ -258,6 +260,7 @@ export class LogWriter {
       try {
         // A roll inside this group left batches in the sealed segment: its flush must finish too.
         await Promise.all([state.activeSegment().flush(), this.sealedFlushes]);
+        if (state.hasDeferredSyncs) await state.syncDeferred();
       } catch (error) {
         state.failedWith = error as Error;
         throw error;
@@ -308,8 +311,10 @@ export class LogWriter {
     const next = await LogSegment.create(state.dir, newBaseOffset, state.segmentLimits(), state.resources);
     previous.seal();
     state.segments.push(next);
-    await writeProducerSnapshot(state.dir, state.producers, newBaseOffset);
-    await fsyncDirectory(state.dir);
+    await state.withFileOperation(() => writeProducerSnapshot(state.dir, state.producers, newBaseOffset));
+    // The new segment's name, and anything a new log deferred (its first files), reach the disk.
+    if (state.hasDeferredSyncs) await state.syncDeferred();
+    else await fsyncDirectory(state.dir);
     // Sealed segments flush one after another, in order, so the recovery point only ever moves
     // past segments whose bytes and indexes are all on disk.
     this.sealedFlushes = this.sealedFlushes.then(async () => {
@@ -355,6 +360,7 @@ export class LogWriter {
       const end = state.logEnd;
       try {
         await state.activeSegment().flush();
+        await state.syncDeferred();
       } catch (error) {
         state.failedWith = error as Error;
         throw new StorageError(`fsync of ${state.activeSegment().logPath} failed`, { cause: error });
@@ -489,13 +495,21 @@ export class LogWriter {
     if (this.flushTimer !== null) clearInterval(this.flushTimer);
     await this.enqueueControl(async () => {
       const active = state.activeSegment();
-      if (state.failedWith === null) {
-        await active.flush();
-        await active.writeIndexes();
-        await writeProducerSnapshot(state.dir, state.producers, state.logEnd);
-        state.recoveryPointOffset = state.logEnd;
+      // A log that opened settled and was not written to since has nothing to flush: 10,000
+      // idle partitions would otherwise cost 40,000 syncs at every stop.
+      try {
+        if (state.failedWith === null && !state.unchangedSinceSettledOpen) {
+          await active.flush();
+          await active.writeIndexes();
+          await writeProducerSnapshot(state.dir, state.producers, state.logEnd);
+          await state.syncDeferred();
+          state.recoveryPointOffset = state.logEnd;
+        }
+      } finally {
+        // Even when a flush failed (the error goes to the caller, and no clean-shutdown marker is
+        // written): the descriptors go.
+        for (const segment of state.segments) await segment.close().catch(() => undefined);
       }
-      for (const segment of state.segments) await segment.close();
     });
     state.closed = true;
     for (const timer of this.pendingDeletes) clearTimeout(timer);

@@ -19,17 +19,17 @@
 //   - logWriter.ts: the single writer (queue, group commit, lone appends, rolls, flushes,
 //     failures) and the control operations on its queue;
 //   - logReads.ts: reads, reads by timestamp, the checks of batches stored before validation.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory } from '../../segments/checkpointFile.js';
 import { writeFileSynced, type BatchChainRules } from '../../segments/logSegment.js';
-import { OFFSET_GAPS_MARKER } from '../../segments/segmentNames.js';
+import { OFFSET_GAPS_MARKER, RECORDS_VALIDATED_MARKER } from '../../segments/segmentNames.js';
 import { AppendAdmission } from './appendAdmission.js';
 import { AppendValidator, appendPolicyOf } from './appendValidation.js';
-import { LeaderEpochCache } from './leaderEpochCache.js';
+import { LEADER_EPOCH_CHECKPOINT, LeaderEpochCache } from './leaderEpochCache.js';
 import { hasContiguousOffsets, type LogConfig } from './logConfig.js';
 import { LogReader, type LogReadResult, type SealedSegmentFacts } from './logReads.js';
-import { loadLog, loadRecordsValidatedMarker, offsetGapsMarked, type RecoveryReport } from './logRecovery.js';
+import { loadLog, loadRecordsValidatedMarker, type RecoveryReport } from './logRecovery.js';
 import { LogState, type PartitionLogOptions } from './logState.js';
 import { LogWriter, type AppendResult } from './logWriter.js';
 
@@ -55,12 +55,22 @@ export class PartitionLog {
   }
 
   static async open(options: PartitionLogOptions): Promise<PartitionLog> {
-    await mkdir(options.dir, { recursive: true });
-    const log = new PartitionLog(options, await LeaderEpochCache.load(options.dir));
-    if (await offsetGapsMarked(options.dir)) log.state.rules.contiguousOffsets = false;
+    // One listing serves every step of the open: a file it does not name is not read.
+    const names = options.fresh === true ? new Set<string>() : await listOrMakeDirectory(options.dir);
+    const epochs = names.has(LEADER_EPOCH_CHECKPOINT) ? await LeaderEpochCache.load(options.dir) : LeaderEpochCache.empty(options.dir);
+    const log = new PartitionLog(options, epochs);
+    if (names.has(OFFSET_GAPS_MARKER)) log.state.rules.contiguousOffsets = false;
     else if (!log.state.rules.contiguousOffsets) await log.markOffsetGapsAllowed();
-    log.recovery = await loadLog(log.state, options);
-    await loadRecordsValidatedMarker(log.state);
+    try {
+      log.recovery = await loadLog(log.state, options, names);
+      await loadRecordsValidatedMarker(log.state, names.has(RECORDS_VALIDATED_MARKER));
+    } catch (error) {
+      // A log that fails to open keeps no descriptor (nor a place in the write-handle budget).
+      for (const segment of log.state.segments) await segment.close().catch(() => undefined);
+      throw error;
+    }
+    const settled = options.fresh === true || (options.cleanShutdown && log.recovery === null);
+    log.state.openedSettled = settled ? { logEnd: log.state.logEnd, truncations: log.state.truncations } : null;
     log.writer.startFlushTimer();
     return log;
   }
@@ -264,5 +274,16 @@ export class PartitionLog {
   /** Why reads of this log see corruption, for tests and inspection: the rules every batch obeys. */
   get chainRules(): BatchChainRules {
     return this.state.rules;
+  }
+}
+
+/** The names in a partition directory, made first when it does not exist. */
+async function listOrMakeDirectory(dir: string): Promise<Set<string>> {
+  try {
+    return new Set(await readdir(dir));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await mkdir(dir, { recursive: true });
+    return new Set();
   }
 }

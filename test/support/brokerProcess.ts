@@ -97,6 +97,11 @@ export interface BrokerStartOptions {
   /** Broker configs by Kafka name, each passed as `--config key=value`. */
   configs?: Readonly<Record<string, string>>;
   startTimeoutMs?: number;
+  /**
+   * The broker's open-files limit, soft and hard (`prlimit --nofile=N:N`, util-linux); unset,
+   * it inherits ours. Node needs about 150 descriptors of its own to load the CLI's modules.
+   */
+  openFilesLimit?: number;
 }
 
 export interface ExitStatus {
@@ -285,7 +290,12 @@ export class BrokerProcess {
     const args = [TIDELOG_BIN, 'broker', 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', this.dataDir];
     for (const [key, value] of Object.entries(this.options.configs ?? {})) args.push('--config', `${key}=${value}`);
     this.runFirstLine = this.lines.length;
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const limit = this.options.openFilesLimit;
+    // prlimit execs the command, so the child's pid is the broker's.
+    const child =
+      limit === undefined
+        ? spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('prlimit', [`--nofile=${limit}:${limit}`, '--', process.execPath, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     liveChildren.add(child);
     this.exit = new Promise<ExitStatus>((resolve) => {
