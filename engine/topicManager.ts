@@ -157,11 +157,8 @@ export class TopicManager {
    */
   private async checkPartitionRoom(added: number, change: PartitionChange): Promise<void> {
     this.checkBrokerPartitionLimit(added, change);
-    // Logs other creations are opening right now will take their descriptors too; but never more
-    // than the write-handle budget has room for, since it closes idle handles to make room.
-    const budget = this.logs.resources.writeHandles;
-    const newLogs = added + this.reservedPartitions;
-    const newHandles = budget === undefined ? newLogs : Math.min(newLogs, Math.max(0, budget.maxOpenHandles - budget.openHandles));
+    // Logs other creations are opening right now will take their descriptors too.
+    const newHandles = this.logs.descriptorsForNewLogs(added + this.reservedPartitions);
     await checkDescriptorRoom(newHandles * DESCRIPTORS_PER_NEW_PARTITION, `${change.verb} ${formatCount(added)} partitions ${change.preposition} topic ${change.topic}`);
     // The descriptor count was awaited: look at the partition count again.
     this.checkBrokerPartitionLimit(added, change);
@@ -253,27 +250,53 @@ export class TopicManager {
       if (this.topics.has(name)) throw new TopicError(TopicErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists`);
       const record: TopicRecord = { name, topicId: randomUUID(), partitions: count, configs: overrides, createdAtMs: this.clock.nowMs() };
       const topic = this.topicFrom(record);
-      const change: PartitionChange = { verb: 'creating', preposition: 'for', topic: name };
-      if (options.validateOnly === true) {
-        await this.checkPartitionRoom(count, change);
-        return topic;
-      }
-      return this.withPartitionRoom(count, change, async () => {
-        await this.store.putTopic(record);
-        this.setTopic(topic);
-        const partitions = Array.from({ length: count }, (_, partition) => partition);
-        try {
-          await this.logs.createLogs(name, partitions);
-        } catch (error) {
+      const created = await this.addPartitionLogs(
+        { verb: 'creating', preposition: 'for', topic: name },
+        Array.from({ length: count }, (_, partition) => partition),
+        options,
+        {
+          apply: async () => {
+            await this.store.putTopic(record);
+            this.setTopic(topic);
+          },
           // Nothing of a topic whose logs could not all be made stays: not its logs, not its record.
-          this.removeTopic(name);
-          await this.undo(`topic ${name}`, [() => this.store.deleteTopic(name), () => this.removeCreatedLogs(name, partitions)]);
-          throw creationError(error, `creating ${count} partition logs of topic ${name}`);
-        }
-        this.logger.info('created topic', { topic: name, partitions: count, configs: JSON.stringify(overrides) });
-        return topic;
-      });
+          restore: () => this.removeTopic(name),
+          undoWhat: `topic ${name}`,
+          undoStore: () => this.store.deleteTopic(name),
+        },
+      );
+      if (created) this.logger.info('created topic', { topic: name, partitions: count, configs: JSON.stringify(overrides) });
+      return topic;
     });
+  }
+
+  /**
+   * The shared path of CreateTopics and CreatePartitions: the limits checked (only that, under
+   * validateOnly), the room held, the record change applied, then the new partitions' logs made.
+   * When they cannot all be made, the record change is undone and the logs made so far go; the
+   * error names what failed. Returns whether the change was applied (false under validateOnly).
+   */
+  private async addPartitionLogs(
+    change: PartitionChange,
+    partitions: readonly number[],
+    options: { validateOnly?: boolean },
+    record: { apply(): Promise<void>; restore(): void; undoWhat: string; undoStore(): Promise<void> },
+  ): Promise<boolean> {
+    if (options.validateOnly === true) {
+      await this.checkPartitionRoom(partitions.length, change);
+      return false;
+    }
+    await this.withPartitionRoom(partitions.length, change, async () => {
+      await record.apply();
+      try {
+        await this.logs.createLogs(change.topic, partitions);
+      } catch (error) {
+        record.restore();
+        await this.undo(record.undoWhat, [record.undoStore, () => this.removeCreatedLogs(change.topic, partitions)]);
+        throw creationError(error, `creating ${partitions.length} partition logs of topic ${change.topic}`);
+      }
+    });
+    return true;
   }
 
   /** Closes and deletes the logs of these partitions (those that exist) and forgets their Partitions. */
@@ -360,29 +383,23 @@ export class TopicManager {
       const record: TopicRecord = { name, topicId: topic.topicId, partitions: total, configs: { ...topic.configs }, createdAtMs: this.clock.nowMs() };
       const updated = this.topicFrom(record);
       const added = total - topic.partitions;
-      const change: PartitionChange = { verb: 'adding', preposition: 'to', topic: name };
-      if (options.validateOnly === true) {
-        await this.checkPartitionRoom(added, change);
-        return updated;
-      }
-      return this.withPartitionRoom(added, change, async () => {
-        await this.store.putTopic(record);
-        this.setTopic(updated);
-        const partitions = Array.from({ length: added }, (_, i) => topic.partitions + i);
-        try {
-          await this.logs.createLogs(name, partitions);
-        } catch (error) {
+      const applied = await this.addPartitionLogs(
+        { verb: 'adding', preposition: 'to', topic: name },
+        Array.from({ length: added }, (_, i) => topic.partitions + i),
+        options,
+        {
+          apply: async () => {
+            await this.store.putTopic(record);
+            this.setTopic(updated);
+          },
           // The topic goes back to its old partition count; the new partitions' logs go.
-          this.setTopic(topic);
-          await this.undo(`the new partitions of topic ${name}`, [
-            () => this.store.putTopic({ ...record, partitions: topic.partitions, createdAtMs: this.clock.nowMs() }),
-            () => this.removeCreatedLogs(name, partitions),
-          ]);
-          throw creationError(error, `creating ${added} partition logs of topic ${name}`);
-        }
-        this.logger.info('added partitions', { topic: name, from: topic.partitions, to: total });
-        return updated;
-      });
+          restore: () => this.setTopic(topic),
+          undoWhat: `the new partitions of topic ${name}`,
+          undoStore: () => this.store.putTopic({ ...record, partitions: topic.partitions, createdAtMs: this.clock.nowMs() }),
+        },
+      );
+      if (applied) this.logger.info('added partitions', { topic: name, from: topic.partitions, to: total });
+      return updated;
     });
   }
 

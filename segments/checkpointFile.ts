@@ -63,6 +63,16 @@ export function parseCheckpoint(text: string, path: string, fieldsPerEntry: numb
   });
 }
 
+/** Syncs a file's data through a handle of its own (fdatasync syncs the file, whoever wrote it). */
+export async function syncFileData(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function fsyncDirectory(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {

@@ -8,7 +8,8 @@
 // Every read checks each batch it returns (lengths, magic, CRC-32C, offsets increasing, leader
 // epoch) so bytes that rotted on disk are reported, never served.
 import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync } from 'node:fs';
-import { open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { syncFileData } from './checkpointFile.js';
 import { FileHandleCache } from './fileHandleCache.js';
 import type { WriteHandleBudget } from './writeHandleBudget.js';
 import { IndexCache } from './indexCache.js';
@@ -407,12 +408,7 @@ export class LogSegment {
 
   /** Syncs the .log's bytes, through a handle of its own (recovery of a sealed segment). */
   async syncLog(): Promise<void> {
-    const handle = await open(this.logPath, 'r');
-    try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
+    await syncFileData(this.logPath);
   }
 
   /** Closes the write handle without sealing (shutdown of the active segment keeps it active). */
@@ -422,15 +418,11 @@ export class LogSegment {
     await this.closeWriteHandle();
   }
 
-  /**
-   * Writes the active segment's indexes so a clean restart need not rebuild them. `sync: false`
-   * is for recovery, whose log is past its recovery point until a flush writes them again.
-   */
-  async writeIndexes(options: { sync?: boolean } = {}): Promise<void> {
+  /** Writes the active segment's indexes so a clean restart need not rebuild them. */
+  async writeIndexes(): Promise<void> {
     if (this.offsetIndex === null || this.timeIndex === null) return;
-    const write = options.sync === false ? writeFileUnsynced : writeFileSynced;
-    await write(this.offsetIndexPath, this.offsetIndex.toBuffer());
-    await write(this.timeIndexPath, this.timeIndex.toBuffer());
+    await writeFileSynced(this.offsetIndexPath, this.offsetIndex.toBuffer());
+    await writeFileSynced(this.timeIndexPath, this.timeIndex.toBuffer());
   }
 
   // -------------------------------------------------------------------------------------------
@@ -941,10 +933,6 @@ function openBlocking(path: string, flags: 'r' | 'r+'): Pick<FileHandle, 'read' 
     close: async () => closeSync(fd),
   };
   return file as unknown as Pick<FileHandle, 'read' | 'truncate' | 'datasync' | 'close'>;
-}
-
-async function writeFileUnsynced(path: string, data: Buffer): Promise<void> {
-  await writeFile(path, data);
 }
 
 export async function writeFileSynced(path: string, data: Buffer): Promise<void> {

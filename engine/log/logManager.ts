@@ -291,6 +291,15 @@ export class LogManager {
     await rm(doomed, { recursive: true, force: true });
   }
 
+  /**
+   * Descriptors that opening `count` new logs may add: one write handle each, but no more than
+   * the write-handle budget has room for, since it closes idle handles to make more.
+   */
+  descriptorsForNewLogs(count: number): number {
+    const budget = this.resources.writeHandles;
+    return budget === undefined ? count : Math.min(count, Math.max(0, budget.maxOpenHandles - budget.openHandles));
+  }
+
   partitions(): TopicPartition[] {
     return [...this.logs.values()].map(({ topic, partition }) => ({ topic, partition }));
   }

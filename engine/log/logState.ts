@@ -9,8 +9,8 @@
 // Invariants: logStart <= logEnd and durableEnd <= logEnd <= nextOffsetToAssign (checkOffsets()).
 // durableEnd may trail logStart: batches written by a group whose fsync or a later write failed
 // are readable but were never acknowledged, and DeleteRecords may move the start past them.
-import { open, writeFile } from 'node:fs/promises';
-import { fsyncDirectory } from '../../segments/checkpointFile.js';
+import { writeFile } from 'node:fs/promises';
+import { fsyncDirectory, syncFileData } from '../../segments/checkpointFile.js';
 import type { BatchChainRules, LogSegment, SegmentResources } from '../../segments/logSegment.js';
 import type { Clock } from '../clock.js';
 import { LogClosedError, StorageError } from '../errors.js';
@@ -158,7 +158,7 @@ export class LogState {
     await this.writeDeferred();
     const files = this.unsyncedFiles;
     await this.withFileOperation(async () => {
-      for (const path of files) await syncFile(path);
+      for (const path of files) await syncFileData(path);
       await fsyncDirectory(this.dir);
     });
     this.unsyncedFiles = this.unsyncedFiles.slice(files.length);
@@ -220,14 +220,5 @@ export class LogState {
     );
     this.failedWith ??= error;
     throw error;
-  }
-}
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
   }
 }

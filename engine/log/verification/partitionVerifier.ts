@@ -734,6 +734,16 @@ abstract class IndexFileCheck {
   protected abstract clearCurrent(): void;
   protected abstract advance(): Promise<void>;
 
+  /** The next entry's bytes and number, or null (current cleared) after the last or a problem. */
+  protected async nextEntry(): Promise<{ index: number; bytes: Buffer } | null> {
+    const bytes = this.stopped ? null : await this.reader.entry(this.next);
+    if (bytes === null) {
+      this.clearCurrent();
+      return null;
+    }
+    return { index: this.next++, bytes };
+  }
+
   async close(): Promise<void> {
     await this.reader.close();
   }
@@ -763,12 +773,9 @@ class OffsetIndexCheck extends IndexFileCheck {
   }
 
   protected async advance(): Promise<void> {
-    const bytes = this.stopped ? null : await this.reader.entry(this.next);
-    if (bytes === null) {
-      this.current = null;
-      return;
-    }
-    const index = this.next++;
+    const next = await this.nextEntry();
+    if (next === null) return;
+    const { index, bytes } = next;
     const relativeOffset = bytes.readInt32BE(0);
     const position = bytes.readInt32BE(4);
     const entry = { index, offset: this.segmentBase + relativeOffset, position };
@@ -845,12 +852,9 @@ class TimeIndexCheck extends IndexFileCheck {
   }
 
   protected async advance(): Promise<void> {
-    const bytes = this.stopped ? null : await this.reader.entry(this.next);
-    if (bytes === null) {
-      this.current = null;
-      return;
-    }
-    const index = this.next++;
+    const next = await this.nextEntry();
+    if (next === null) return;
+    const { index, bytes } = next;
     const timestamp = readInt64AsNumber(bytes, 0);
     const relativeOffset = bytes.readInt32BE(8);
     const entry = { index, timestamp, offset: this.segmentBase + relativeOffset };
