@@ -1,7 +1,7 @@
 // Broker configuration by Kafka's broker config names (server.properties style). Known keys are
 // validated with their valid range in the error; unknown keys are reported back to the caller
 // (which logs them) and ignored, so a Kafka server.properties can be reused as is.
-import { DEFAULT_READ_HANDLES, DEFAULT_WRITE_HANDLES } from './log/logManager.js';
+import { defaultReadHandles, defaultWriteHandles } from './fileDescriptors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
 import { ConfigError } from './errors.js';
 import { MIN_DECOMPRESSED_BATCH_LIMIT } from './log/appendValidation.js';
@@ -25,9 +25,9 @@ export interface BrokerConfig {
    * may hold; CreateTopics and CreatePartitions past it are refused with POLICY_VIOLATION.
    */
   maxBrokerPartitions: number;
-  /** log.write.handles.max: segment write handles open at once; the least recently used idle one closes first. */
+  /** log.write.handles.max: segment write handles open at once (default half the open-files limit); an idle one, chosen at random, closes to make room. */
   logWriteHandlesMax: number;
-  /** log.read.handles.max: segment read handles open at once, least recently used closed first. */
+  /** log.read.handles.max: segment read handles open at once (default 512, at most an eighth of the open-files limit), least recently used closed first. */
   logReadHandlesMax: number;
   defaultReplicationFactor: number;
   autoCreateTopics: boolean;
@@ -217,8 +217,8 @@ export function defaultBrokerConfig(): BrokerConfig {
     dataDir: './data',
     numPartitions: 1,
     maxBrokerPartitions: DEFAULT_MAX_BROKER_PARTITIONS,
-    logWriteHandlesMax: DEFAULT_WRITE_HANDLES,
-    logReadHandlesMax: DEFAULT_READ_HANDLES,
+    logWriteHandlesMax: defaultWriteHandles(),
+    logReadHandlesMax: defaultReadHandles(),
     defaultReplicationFactor: 1,
     autoCreateTopics: true,
     socketRequestMaxBytes: DEFAULT_MAX_FRAME_BYTES,

@@ -51,6 +51,35 @@ function readLimitsFile(limitsFile: string): OpenFilesLimit | null {
 
 let lastKnownLimit: OpenFilesLimit | null = readLimitsFile(LIMITS_FILE);
 
+/** log.write.handles.max where the open-files limit is unknown or unlimited. */
+export const FALLBACK_WRITE_HANDLES = 4096;
+const MIN_DEFAULT_WRITE_HANDLES = 64;
+const MAX_DEFAULT_WRITE_HANDLES = 1_000_000;
+
+/**
+ * The default of log.write.handles.max: half the soft open-files limit, the other half left for
+ * reads, connections and transient files. A fixed 4,096 made 10,000 partitions written in turn
+ * close and reopen a handle on nearly every write (spread produce fell to a third), while the
+ * process could hold them all.
+ */
+export function defaultWriteHandles(limit: OpenFilesLimit | null = readOpenFilesLimit()): number {
+  if (limit === null || limit.soft === null) return FALLBACK_WRITE_HANDLES;
+  return Math.min(MAX_DEFAULT_WRITE_HANDLES, Math.max(MIN_DEFAULT_WRITE_HANDLES, Math.floor(limit.soft / 2)));
+}
+
+/** log.read.handles.max where the open-files limit allows it (the read-handle cache's size so far). */
+export const FALLBACK_READ_HANDLES = 512;
+const MIN_DEFAULT_READ_HANDLES = 16;
+
+/**
+ * The default of log.read.handles.max: 512, but no more than an eighth of the soft open-files
+ * limit, so that with the write handles' half a limit of 1,024 still leaves room for connections.
+ */
+export function defaultReadHandles(limit: OpenFilesLimit | null = readOpenFilesLimit()): number {
+  if (limit === null || limit.soft === null) return FALLBACK_READ_HANDLES;
+  return Math.min(FALLBACK_READ_HANDLES, Math.max(MIN_DEFAULT_READ_HANDLES, Math.floor(limit.soft / 8)));
+}
+
 /**
  * EMFILE (this process's limit) or ENFILE (the system's), or null for any other error. Wrappers
  * are looked through by `cause`, and by message: an error that crossed a thread (a recovery scan

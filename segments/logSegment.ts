@@ -337,8 +337,6 @@ export class LogSegment {
         });
         handle = await this.writeHandleOpening;
         this.writeHandle = handle;
-      } else {
-        budget?.touch(this);
       }
       return await use(handle);
     } finally {

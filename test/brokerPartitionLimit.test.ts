@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Broker } from '../engine/broker.js';
 import { brokerConfigFromProperties, DEFAULT_MAX_BROKER_PARTITIONS, MAX_BROKER_PARTITIONS_CEILING } from '../engine/brokerConfig.js';
 import { ConfigError } from '../engine/errors.js';
-import { checkDescriptorRoom, descriptorErrorCode, descriptorExhaustionError, DESCRIPTOR_HEADROOM, parseOpenFilesLimit, readOpenFilesLimit } from '../engine/fileDescriptors.js';
+import { checkDescriptorRoom, defaultReadHandles, defaultWriteHandles, descriptorErrorCode, descriptorExhaustionError, DESCRIPTOR_HEADROOM, FALLBACK_READ_HANDLES, FALLBACK_WRITE_HANDLES, parseOpenFilesLimit, readOpenFilesLimit } from '../engine/fileDescriptors.js';
 import { LogManager } from '../engine/log/logManager.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { ApiKey } from '../protocol/generated/apiSchemas.js';
@@ -221,6 +221,22 @@ describe('a creation that runs out of file descriptors', () => {
 });
 
 describe('fileDescriptors', () => {
+  it('defaults log.write.handles.max to half the soft open-files limit, within [64, 1,000,000], and to 4,096 when the limit is unknown or unlimited', () => {
+    expect(defaultWriteHandles({ soft: 20_000, hard: 20_000 })).toBe(10_000);
+    expect(defaultWriteHandles({ soft: 1024, hard: 524_288 })).toBe(512);
+    expect(defaultWriteHandles({ soft: 100, hard: 100 })).toBe(64);
+    expect(defaultWriteHandles({ soft: 10_000_000, hard: 10_000_000 })).toBe(1_000_000);
+    expect(defaultWriteHandles({ soft: null, hard: null })).toBe(FALLBACK_WRITE_HANDLES);
+    expect(defaultWriteHandles(null)).toBe(FALLBACK_WRITE_HANDLES);
+  });
+
+  it('defaults log.read.handles.max to 512, at most an eighth of the soft open-files limit and at least 16', () => {
+    expect(defaultReadHandles({ soft: 20_000, hard: 20_000 })).toBe(512);
+    expect(defaultReadHandles({ soft: 1024, hard: 524_288 })).toBe(128);
+    expect(defaultReadHandles({ soft: 64, hard: 64 })).toBe(16);
+    expect(defaultReadHandles(null)).toBe(FALLBACK_READ_HANDLES);
+  });
+
   const limits = 'Max cpu time              unlimited            unlimited            seconds   \nMax open files            1024                 524288               files     \n';
 
   it('reads the soft and hard open-files limits, null when unlimited or absent', () => {

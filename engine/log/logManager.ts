@@ -347,9 +347,9 @@ export class LogManager {
   }
 }
 
-/** Defaults of log.read.handles.max and log.write.handles.max: well under the usual descriptor limits. */
-export const DEFAULT_READ_HANDLES = 512;
-export const DEFAULT_WRITE_HANDLES = 4096;
+/** Default of log.read.handles.max, and of the write handles of a manager not told (the broker derives log.write.handles.max from the open-files limit). */
+const DEFAULT_READ_HANDLES = 512;
+const DEFAULT_WRITE_HANDLES = 4096;
 /** Small-file writes and syncs of all logs at once (each holds a descriptor while it runs). */
 const FILE_OPERATION_PARALLELISM = 16;
 /** Existing logs opened this many at a time (their recovery scans are limited apart). */

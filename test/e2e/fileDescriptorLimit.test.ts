@@ -19,8 +19,8 @@ afterEach(async () => {
   for (const broker of brokers.splice(0)) await broker.cleanup();
 });
 
-async function startBroker(openFilesLimit: number): Promise<BrokerProcess> {
-  const broker = await BrokerProcess.start({ openFilesLimit, configs: { 'group.initial.rebalance.delay.ms': '0' } });
+async function startBroker(openFilesLimit: number, configs: Record<string, string> = {}): Promise<BrokerProcess> {
+  const broker = await BrokerProcess.start({ openFilesLimit, configs: { 'group.initial.rebalance.delay.ms': '0', ...configs } });
   brokers.push(broker);
   return broker;
 }
@@ -43,7 +43,9 @@ function setOpenFilesLimit(pid: number, soft: number, hard: number): void {
 
 describe.skipIf(!HAS_PRLIMIT)('a broker out of file descriptors', () => {
   it('refuses a CreateTopics past its open-files limit naming the limit, and keeps serving', { timeout: 120_000 }, async () => {
-    const broker = await startBroker(LOW_LIMIT);
+    // Write handles allowed past what the process may open (the default is half its limit), so
+    // 1,000 new partitions would need more descriptors than it has.
+    const broker = await startBroker(LOW_LIMIT, { 'log.write.handles.max': '100000' });
     await createTopic(broker, 'existing', 1);
     await produceOne(broker, 'existing', 'before');
 
