@@ -186,8 +186,9 @@ export class ConnectionServer {
       });
     });
     // After listen, errors come from accept (EMFILE and the like): report, keep serving. Out of
-    // descriptors, libuv accepts and closes the waiting connections itself (its reserve-fd trick)
-    // and Node reports an 'error' per failed accept; the listener stays open.
+    // descriptors, libuv (Node 20, seen here) retries the accept each turn while the listening
+    // socket stays readable, a busy core but no lost connection, and the connections already
+    // accepted are served; where it reports a failed accept, Node emits it here.
     this.server.on('error', (error) => this.logger.error('listener error', { error: describeError(descriptorExhaustionError(error, 'accepting a connection') ?? error) }));
     return this.address;
   }
