@@ -13,7 +13,7 @@ import {
   type PersistedGroup,
   type SyncGroupResult,
 } from '../engine/groups/groupCoordinator.js';
-import { ManualScheduler, TimerScheduler } from '../engine/groups/scheduler.js';
+import { ManualScheduler, TimerScheduler } from '../engine/scheduler.js';
 import { SeededRandom } from './support/random.js';
 
 const GROUP = 'orders';

@@ -2,17 +2,20 @@
 // log.write.handles.max (idle ones closed, reopened on the next write or flush, nothing lost;
 // a random victim, so partitions written in turn past the budget do not reopen on every write); a
 // clean stop of logs nobody wrote to since a clean start writes nothing; a new log's small files
-// wait for its first write.
+// wait for its first write; periodic flushes share one timer.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LEADER_EPOCH_CHECKPOINT } from '../engine/log/leaderEpochCache.js';
+import { resolveLogConfig } from '../engine/log/logConfig.js';
 import { LogManager } from '../engine/log/logManager.js';
 import { MemoryLogger } from '../engine/logger.js';
+import { ManualScheduler } from '../engine/scheduler.js';
 import { RECORDS_VALIDATED_MARKER } from '../segments/segmentNames.js';
 import { WriteHandleBudget } from '../segments/writeHandleBudget.js';
 import { labelledBatch, readAll, temporaryDirectory } from './support/logs.js';
 import { SeededRandom } from './support/random.js';
+import { waitFor } from './support/waitFor.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -123,6 +126,34 @@ describe('many partition logs in one data directory', () => {
     // write to reopen its file (2,020 opens in all); a random idle victim is the one needed next
     // about once in a hundred, and each miss costs another.
     expect(opens).toBeLessThan(101 + (rounds - 1) * holders.length * 0.1);
+  });
+
+  it('flushes 200 logs every log.flush.interval.ms through the manager\'s one scheduler, with no timer of their own', async () => {
+    const dir = await dataDir();
+    const scheduler = new ManualScheduler(Date.now());
+    const manager = await LogManager.open({ dataDir: dir, logger: new MemoryLogger(), scheduler, configFor: () => resolveLogConfig({ flush: { mode: 'interval', intervalMs: 1_000 } }) });
+    const partitions = Array.from({ length: 200 }, (_, partition) => partition);
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    const intervals = vi.spyOn(globalThis, 'setInterval');
+    await manager.createLogs('flushed', partitions);
+    expect(timers).not.toHaveBeenCalled();
+    expect(intervals).not.toHaveBeenCalled();
+    vi.restoreAllMocks();
+    expect(scheduler.pendingCount()).toBe(200);
+    for (const partition of partitions) await manager.getLog('flushed', partition)!.append(labelledBatch(`f${partition}`, 1, 1000));
+    expect(partitions.filter((partition) => manager.getLog('flushed', partition)!.recoveryPoint < 1)).toHaveLength(200);
+    // One interval on: every log flushes (its flush runs on the writer queue, so it is awaited), and
+    // each is due again an interval later.
+    expect(scheduler.advanceBy(1_000)).toBe(200);
+    await waitFor(() => partitions.filter((partition) => manager.getLog('flushed', partition)!.recoveryPoint < 1).length, {
+      until: (unflushed) => unflushed === 0,
+      timeoutMs: 10_000,
+      intervalMs: 10,
+      what: 'every log flushed by its interval',
+    });
+    expect(scheduler.pendingCount()).toBe(200);
+    await manager.close();
+    expect(scheduler.pendingCount()).toBe(0);
   });
 
   it('writes nothing at a clean stop of logs not written since a clean start', async () => {

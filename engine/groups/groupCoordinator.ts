@@ -44,7 +44,7 @@ import {
   type SyncGroupRequest,
   type SyncGroupResult,
 } from './groupTypes.js';
-import type { Scheduler } from './scheduler.js';
+import type { Scheduler } from '../scheduler.js';
 import { INT32_MAX } from '../../common/limits.js';
 
 export * from './groupTypes.js';

@@ -16,7 +16,7 @@ import type { Logger } from '../logger.js';
 import type { TopicManager } from '../topicManager.js';
 import { GroupCoordinator, type GroupChangeEvent, type PersistedGroup } from './groupCoordinator.js';
 import { CONSUMER_OFFSETS_TOPIC, OffsetStore } from './offsetStore.js';
-import { TimerScheduler, type Scheduler } from './scheduler.js';
+import { TimerScheduler, type Scheduler } from '../scheduler.js';
 
 /** __consumer_offsets as Kafka configures it: compacted, 100 MiB segments. */
 const OFFSETS_TOPIC_CONFIGS = { 'cleanup.policy': 'compact', 'segment.bytes': String(100 * 1024 * 1024) };

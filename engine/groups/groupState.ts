@@ -2,7 +2,7 @@
 // transition table). No timers and no responses: the coordinator owns those. Members are kept in
 // join order, which makes "first remaining member" (leader re-election) and the vote tie-break
 // deterministic.
-import type { Cancel } from './scheduler.js';
+import type { Cancel } from '../scheduler.js';
 import type {
   GroupProtocol,
   GroupStateName,

@@ -15,6 +15,7 @@ import { lockDirectory } from './directoryLock.js';
 import { FileHandleCache } from '../../segments/fileHandleCache.js';
 import { IndexCache } from '../../segments/indexCache.js';
 import { WriteHandleBudget } from '../../segments/writeHandleBudget.js';
+import { SharedTimerScheduler, type Scheduler } from '../scheduler.js';
 import type { SegmentResources } from '../../segments/logSegment.js';
 import { parsePartitionDirName } from '../../segments/segmentNames.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -56,6 +57,8 @@ export interface LogManagerOptions {
   workers?: WorkerPool;
   /** Validates produced record sets (the broker's, with its decompression budget); default: one per log. */
   validator?: AppendValidator;
+  /** Runs every log's periodic flushes and delayed deletions; default: one SharedTimerScheduler. */
+  scheduler?: Scheduler;
 }
 
 export interface TopicPartition {
@@ -88,6 +91,8 @@ export class LogManager {
   private readonly recoveryScans: ConcurrencyLimit;
   /** Small-file writes and syncs of every log (LogState.fileOperations). */
   private readonly fileOperations = new ConcurrencyLimit(FILE_OPERATION_PARALLELISM);
+  /** Every log's periodic flushes and delayed deletions: one timer for all (SharedTimerScheduler). */
+  readonly scheduler: Scheduler;
   private readonly validator: AppendValidator | null;
   /** A log failed to open (its recovery may be unfinished): close() then writes no clean-shutdown marker. */
   private openFailed = false;
@@ -104,6 +109,7 @@ export class LogManager {
     this.workers = options.workers ?? null;
     this.recoveryScans = new ConcurrencyLimit(this.workers?.threads ?? 1);
     this.validator = options.validator ?? null;
+    this.scheduler = options.scheduler ?? new SharedTimerScheduler();
     const logger = this.logger;
     this.resources = {
       handles: new FileHandleCache(options.maxOpenSegmentHandles ?? DEFAULT_READ_HANDLES),
@@ -187,6 +193,7 @@ export class LogManager {
         ...(this.workers === null ? {} : { workers: this.workers }),
         recoveryScans: this.recoveryScans,
         fileOperations: this.fileOperations,
+        scheduler: this.scheduler,
         ...(this.validator === null ? {} : { validator: this.validator }),
         fresh,
       });

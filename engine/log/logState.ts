@@ -13,6 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { fsyncDirectory, syncFileData } from '../../segments/checkpointFile.js';
 import type { BatchChainRules, LogSegment, SegmentResources } from '../../segments/logSegment.js';
 import type { Clock } from '../clock.js';
+import { TimerScheduler, type Scheduler } from '../scheduler.js';
 import { LogClosedError, StorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { WorkerPool } from '../workers/workerPool.js';
@@ -46,6 +47,8 @@ export interface PartitionLogOptions {
    * 10,000 new partitions would otherwise open 10,000 files together.
    */
   fileOperations?: ConcurrencyLimit;
+  /** Runs the periodic flushes and delayed file deletions; a manager's logs share one timer. Default: timers of its own. */
+  scheduler?: Scheduler;
   /** Validates appended record sets; default: one of its own on `workers`, with no broker-wide budget. */
   validator?: AppendValidator;
   /**
@@ -68,6 +71,7 @@ export class LogState {
   readonly workers: WorkerPool | null;
   readonly recoveryScans: ConcurrencyLimit | null;
   readonly fileOperations: ConcurrencyLimit | null;
+  readonly scheduler: Scheduler;
 
   segments: LogSegment[] = [];
   logStart = 0;
@@ -121,6 +125,7 @@ export class LogState {
     this.workers = options.workers ?? null;
     this.recoveryScans = options.recoveryScans ?? null;
     this.fileOperations = options.fileOperations ?? null;
+    this.scheduler = options.scheduler ?? new TimerScheduler();
   }
 
   /** Defers writing `path` (with what `contents` gives then) to the first write or flush. */

@@ -15,6 +15,7 @@ import { LogSegment, type PendingBatch } from '../../segments/logSegment.js';
 import { StorageError } from '../errors.js';
 import type { LogState } from './logState.js';
 import { writeProducerSnapshot } from './producerSnapshots.js';
+import type { Cancel } from '../scheduler.js';
 import { MAX_RELATIVE_OFFSET } from '../../common/limits.js';
 
 /** One writev takes at most this many buffers (Linux IOV_MAX is 1024). */
@@ -54,25 +55,29 @@ export class LogWriter {
   private queuedBytes = 0;
   private readonly roomWaiters: Array<() => void> = [];
   private writerRunning = false;
-  private flushTimer: NodeJS.Timeout | null = null;
+  private cancelFlushTimer: Cancel | null = null;
   private readonly appendListeners = new Set<() => void>();
   /** Flushes of rolled segments, chained in roll order; control operations wait for them. */
   private sealedFlushes: Promise<void> = Promise.resolve();
-  private readonly pendingDeletes = new Set<NodeJS.Timeout>();
+  /** Cancels the deletions waiting for file.delete.delay.ms. */
+  private readonly pendingDeletes = new Set<Cancel>();
 
   constructor(state: LogState) {
     this.state = state;
   }
 
+  /** (Re)starts the periodic flush of log.flush.interval.ms, on the shared scheduler. */
   startFlushTimer(): void {
     const state = this.state;
-    if (this.flushTimer !== null) clearInterval(this.flushTimer);
-    this.flushTimer = null;
+    this.cancelFlushTimer?.();
+    this.cancelFlushTimer = null;
     if (state.config.flush.mode !== 'interval' || state.closed) return;
-    this.flushTimer = setInterval(() => {
+    const intervalMs = state.config.flush.intervalMs;
+    const tick = (): void => {
+      this.cancelFlushTimer = state.scheduler.schedule(state.scheduler.nowMs() + intervalMs, tick);
       this.flush().catch((error: unknown) => state.logger.error('periodic flush failed', { dir: state.dir, error: String(error) }));
-    }, state.config.flush.intervalMs);
-    this.flushTimer.unref();
+    };
+    this.cancelFlushTimer = state.scheduler.schedule(state.scheduler.nowMs() + intervalMs, tick);
   }
 
   /** Whether an append of `bytes` must wait for room behind the writer (the queue's byte bound). */
@@ -477,12 +482,11 @@ export class LogWriter {
       remove().catch((error: unknown) => state.logger.error('removing deleted segment files failed', { paths: paths.join(','), error: String(error) }));
       return;
     }
-    const timer = setTimeout(() => {
-      this.pendingDeletes.delete(timer);
+    const cancel = state.scheduler.schedule(state.scheduler.nowMs() + state.config.fileDeleteDelayMs, () => {
+      this.pendingDeletes.delete(cancel);
       remove().catch((error: unknown) => state.logger.error('removing deleted segment files failed', { paths: paths.join(','), error: String(error) }));
-    }, state.config.fileDeleteDelayMs);
-    timer.unref();
-    this.pendingDeletes.add(timer);
+    });
+    this.pendingDeletes.add(cancel);
   }
 
   /**
@@ -492,7 +496,8 @@ export class LogWriter {
   async close(): Promise<void> {
     const state = this.state;
     if (state.closed) return;
-    if (this.flushTimer !== null) clearInterval(this.flushTimer);
+    this.cancelFlushTimer?.();
+    this.cancelFlushTimer = null;
     await this.enqueueControl(async () => {
       const active = state.activeSegment();
       // A log that opened settled and was not written to since has nothing to flush: 10,000
@@ -512,7 +517,7 @@ export class LogWriter {
       }
     });
     state.closed = true;
-    for (const timer of this.pendingDeletes) clearTimeout(timer);
+    for (const cancel of this.pendingDeletes) cancel();
     this.pendingDeletes.clear();
     for (const wake of this.roomWaiters.splice(0)) wake();
   }

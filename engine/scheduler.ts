@@ -1,8 +1,10 @@
-// Time for the group coordinator comes through this interface, so the state machine never touches a
-// real timer: production uses `TimerScheduler` (setTimeout, unref'd), tests drive `ManualScheduler`
-// by hand and every rebalance, session expiry and delayed join becomes a deterministic step.
+// Time comes through this interface, so state machines never touch a real timer: the group
+// coordinator uses `TimerScheduler` (setTimeout, unref'd), the partition logs of a data directory
+// share one `SharedTimerScheduler` (one timer for all their periodic flushes and delayed file
+// deletions, not one per partition), and tests drive `ManualScheduler` by hand, so every
+// rebalance, session expiry and delayed join becomes a deterministic step.
 
-import { MAX_TIMER_DELAY_MS } from '../../common/limits.js';
+import { MAX_TIMER_DELAY_MS } from '../common/limits.js';
 
 /** Cancels a scheduled callback; calling it after the callback ran, or twice, does nothing. */
 export type Cancel = () => void;
@@ -49,6 +51,126 @@ export class TimerScheduler implements Scheduler {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
     };
+  }
+}
+
+interface SharedTask {
+  atMs: number;
+  sequence: number;
+  callback: () => void;
+  cancelled: boolean;
+}
+
+/**
+ * Many callbacks on one real timer: a binary heap by due time (ties in scheduling order), the
+ * timer armed (unref'd) for the earliest. 10,000 partitions with a flush interval cost one timer,
+ * not 10,000. Cancelled callbacks leave the heap lazily; it is rebuilt when they outnumber the live.
+ */
+export class SharedTimerScheduler implements Scheduler {
+  private readonly heap: SharedTask[] = [];
+  private nextSequence = 0;
+  private cancelledInHeap = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private armedForMs = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  nowMs(): number {
+    return this.clock();
+  }
+
+  /** Callbacks scheduled and not yet run or cancelled. */
+  get pendingCount(): number {
+    return this.heap.length - this.cancelledInHeap;
+  }
+
+  schedule(atMs: number, callback: () => void): Cancel {
+    checkDueTime(atMs);
+    const task: SharedTask = { atMs, sequence: this.nextSequence++, callback, cancelled: false };
+    this.push(task);
+    if (atMs < this.armedForMs) this.arm();
+    return () => {
+      if (task.cancelled) return;
+      task.cancelled = true;
+      this.cancelledInHeap++;
+      if (this.cancelledInHeap > 64 && this.cancelledInHeap * 2 > this.heap.length) this.compact();
+      if (this.pendingCount === 0) this.disarm();
+    };
+  }
+
+  private arm(): void {
+    this.disarm();
+    const first = this.heap[0];
+    if (first === undefined) return;
+    this.armedForMs = first.atMs;
+    this.timer = setTimeout(() => this.runDue(), Math.min(Math.max(0, first.atMs - this.clock()), MAX_TIMER_DELAY_MS));
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedForMs = Number.POSITIVE_INFINITY;
+  }
+
+  private runDue(): void {
+    this.timer = undefined;
+    this.armedForMs = Number.POSITIVE_INFINITY;
+    try {
+      const now = this.clock();
+      for (let first = this.heap[0]; first !== undefined && first.atMs <= now; first = this.heap[0]) {
+        this.pop();
+        if (first.cancelled) {
+          this.cancelledInHeap--;
+          continue;
+        }
+        first.cancelled = true; // a cancel after the run does nothing
+        first.callback();
+      }
+    } finally {
+      // Re-armed even if a callback threw, so one bad callback does not stop the others.
+      this.arm();
+    }
+  }
+
+  private compact(): void {
+    const live = this.heap.filter((task) => !task.cancelled);
+    this.heap.length = 0;
+    this.cancelledInHeap = 0;
+    for (const task of live) this.push(task);
+  }
+
+  private static before(a: SharedTask, b: SharedTask): boolean {
+    return a.atMs < b.atMs || (a.atMs === b.atMs && a.sequence < b.sequence);
+  }
+
+  private push(task: SharedTask): void {
+    const heap = this.heap;
+    let index = heap.push(task) - 1;
+    while (index > 0) {
+      const parent = (index - 1) >>> 1;
+      if (!SharedTimerScheduler.before(task, heap[parent]!)) break;
+      heap[index] = heap[parent]!;
+      index = parent;
+    }
+    heap[index] = task;
+  }
+
+  private pop(): void {
+    const heap = this.heap;
+    const last = heap.pop()!;
+    if (heap.length === 0) return;
+    let index = 0;
+    for (;;) {
+      const left = 2 * index + 1;
+      if (left >= heap.length) break;
+      const right = left + 1;
+      const child = right < heap.length && SharedTimerScheduler.before(heap[right]!, heap[left]!) ? right : left;
+      if (!SharedTimerScheduler.before(heap[child]!, last)) break;
+      heap[index] = heap[child]!;
+      index = child;
+    }
+    heap[index] = last;
   }
 }
 
