@@ -7,7 +7,8 @@
 //
 // Written whole to `<name>.tmp`, fsynced, renamed over the old file, then the directory is
 // fsynced: a crash leaves either the old or the new checkpoint, never a mix.
-import { open, readFile, rename } from 'node:fs/promises';
+import { close as closeFd, open as openFd, read as readFd } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export const CHECKPOINT_VERSION = 0;
@@ -38,7 +39,7 @@ export async function writeCheckpoint(path: string, entries: readonly (readonly 
 export async function readCheckpoint(path: string, fieldsPerEntry: number): Promise<string[][] | null> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readWholeFile(path)).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
@@ -62,6 +63,34 @@ export function parseCheckpoint(text: string, path: string, fieldsPerEntry: numb
     return fields;
   });
 }
+
+/**
+ * A whole file, read with raw descriptors: open, reads until a short one, close, and no stat. Opening
+ * 10,000 partitions reads three small files each; promises' readFile costs a FileHandle and a stat
+ * on top. Throws ENOENT and the like as readFile does.
+ */
+export async function readWholeFile(path: string): Promise<Buffer> {
+  const fd = await new Promise<number>((resolve, reject) => openFd(path, 'r', (error, opened) => (error === null ? resolve(opened) : reject(error))));
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (let size = SMALL_FILE_READ_BYTES; ; size = Math.min(size * 2, MAX_READ_CHUNK_BYTES)) {
+      const chunk = Buffer.allocUnsafe(size);
+      const bytesRead = await new Promise<number>((resolve, reject) => readFd(fd, chunk, 0, size, total, (error, read) => (error === null ? resolve(read) : reject(error))));
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+      // A regular file reads short only at its end: no extra read to find it.
+      if (bytesRead < size) break;
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  } finally {
+    await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
+  }
+}
+
+const SMALL_FILE_READ_BYTES = 4096;
+const MAX_READ_CHUNK_BYTES = 8 * 1024 * 1024;
 
 /** Syncs a file's data through a handle of its own (fdatasync syncs the file, whoever wrote it). */
 export async function syncFileData(path: string): Promise<void> {

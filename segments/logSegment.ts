@@ -9,7 +9,7 @@
 // epoch) so bytes that rotted on disk are reported, never served.
 import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { syncFileData } from './checkpointFile.js';
+import { readWholeFile, syncFileData } from './checkpointFile.js';
 import { FileHandleCache } from './fileHandleCache.js';
 import type { WriteHandleBudget } from './writeHandleBudget.js';
 import { IndexCache } from './indexCache.js';
@@ -107,6 +107,8 @@ export interface SegmentScanFacts {
   offsetIndex: Buffer;
   timeIndex: Buffer;
   bytesSinceLastIndexEntry: number;
+  /** Batches of idempotent producers (producer id >= 0): none, and producer state need not read it. */
+  producerBatches: number;
 }
 
 /** What is known about the batch before the one being checked. */
@@ -152,6 +154,8 @@ export class LogSegment {
   sizeBytes: number;
   private knownNextOffset: number | null;
   private knownMaxTimestamp: { timestamp: number; offset: number } | null;
+  /** Batches of idempotent producers, when a scan counted them and nothing was written since; else null. */
+  private knownProducerBatches: number | null = null;
   /** Clock time when the first batch went into this segment, for segment.ms rolls. */
   rollStartMs: number | null = null;
 
@@ -215,14 +219,16 @@ export class LogSegment {
     segment.knownNextOffset = facts.nextOffset;
     segment.knownMaxTimestamp = facts.maxTimestamp;
     segment.bytesSinceLastIndexEntry = facts.bytesSinceLastIndexEntry;
+    segment.knownProducerBatches = facts.producerBatches;
     return segment;
   }
 
   /** What the last scan() learned; null before one. */
   scanFacts(): SegmentScanFacts | null {
     if (this.offsetIndex === null || this.timeIndex === null || this.knownNextOffset === null || this.knownMaxTimestamp === null) return null;
-    const { sizeBytes, knownNextOffset: nextOffset, knownMaxTimestamp: maxTimestamp, bytesSinceLastIndexEntry } = this;
-    return { sizeBytes, nextOffset, maxTimestamp, offsetIndex: this.offsetIndex.toBuffer(), timeIndex: this.timeIndex.toBuffer(), bytesSinceLastIndexEntry };
+    const { sizeBytes, knownNextOffset: nextOffset, knownMaxTimestamp: maxTimestamp, bytesSinceLastIndexEntry, knownProducerBatches: producerBatches } = this;
+    if (producerBatches === null) return null;
+    return { sizeBytes, nextOffset, maxTimestamp, offsetIndex: this.offsetIndex.toBuffer(), timeIndex: this.timeIndex.toBuffer(), bytesSinceLastIndexEntry, producerBatches };
   }
 
   /** A segment already on disk whose .log size the caller knows (a recovery task was told it). */
@@ -295,6 +301,7 @@ export class LogSegment {
 
   /** Makes batches written by writeUncommitted visible: index entries, size, next offset. */
   commitWritten(batches: readonly PendingBatch[]): void {
+    this.knownProducerBatches = null;
     let position = this.sizeBytes;
     for (const batch of batches) {
       this.indexBatch(batch.lastOffset, batch.maxTimestamp, position, batch.buffer.length);
@@ -309,6 +316,11 @@ export class LogSegment {
     if (!this.active) throw new Error(`segment ${this.baseOffset} is not open for appends`);
     const size = this.sizeBytes;
     await this.withWriteHandle((handle) => handle.truncate(size));
+  }
+
+  /** Whether a scan found no batch of an idempotent producer here (and nothing was written since). */
+  get knownFreeOfProducerBatches(): boolean {
+    return this.knownProducerBatches === 0;
   }
 
   /** Whether an operation uses the write handle now (WriteHandleBudget closes only idle ones). */
@@ -744,6 +756,7 @@ export class LogSegment {
     let previousLast: number | null = null;
     let position = 0;
     let batches = 0;
+    let producerBatches = 0;
     let failure: ScanReport['failure'] = null;
     const handle = options.blockingIo === true ? openBlocking(this.logPath, options.truncate ? 'r+' : 'r') : await open(this.logPath, options.truncate ? 'r+' : 'r');
     try {
@@ -782,6 +795,7 @@ export class LogSegment {
           bytesSinceEntry += check.size;
           previousLast = lastOffset;
           batches++;
+          if (header.producerId >= 0) producerBatches++;
           cursor += check.size;
         }
         position += cursor;
@@ -802,6 +816,7 @@ export class LogSegment {
       this.sizeBytes = validBytes;
       this.knownNextOffset = previousLast === null ? this.baseOffset : previousLast + 1;
       this.knownMaxTimestamp = max;
+      this.knownProducerBatches = producerBatches;
     }
     this.resources.handles.evict(this.logPath);
     if (!this.active) this.resources.indexes.touch(this, this.indexBytes(), () => this.unloadIndexes());
@@ -875,22 +890,6 @@ export function remainingBuffers(buffers: readonly Buffer[], consumed: number): 
   return rest;
 }
 
-async function readWholeFile(path: string): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const size = (await handle.stat()).size;
-    const buffer = Buffer.allocUnsafe(size);
-    let read = 0;
-    while (read < size) {
-      const { bytesRead } = await handle.read(buffer, read, size - read, read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
-    return buffer.subarray(0, read);
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Writes whole batches at `startPosition`; on a failed or short write, cuts the file back there. */
 async function writeAt(handle: FileHandle, batches: readonly PendingBatch[], startPosition: number, total: number): Promise<void> {

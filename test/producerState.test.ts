@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProducerSequenceError, ProducerStateManager } from '../engine/log/producerState.js';
 import { decodeRecords, encodeBatch } from '../segments/recordBatch.js';
-import { openTestLog, readAll, temporaryDirectory } from './support/logs.js';
+import { labelledBatch, openTestLog, readAll, temporaryDirectory } from './support/logs.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -72,6 +72,22 @@ describe('idempotent appends to a PartitionLog', () => {
     expect((await readAll(log)).flatMap((b) => decodeRecords(b).map((r) => r.value!.toString()))).toEqual(['a', 'b', 'c']);
     await expect(log.append(idempotentBatch(11, 0, 9, ['gap']))).rejects.toMatchObject({ kafkaErrorCode: 45 });
     await log.close();
+  });
+
+  it('rebuilds producer state after a crash from the batches recovery scanned, producer batches or not', async () => {
+    const dir = await temporaryDirectory();
+    cleanups.push(dir.remove);
+    const first = await openTestLog(dir.path);
+    await first.log.append(labelledBatch('plain', 1, 1000));
+    const offsets: number[] = [];
+    for (let sequence = 0; sequence < 4; sequence++) offsets.push((await first.log.append(idempotentBatch(31, 0, sequence, [`v${sequence}`]))).baseOffset);
+    // No close: the process died with no snapshot past offset 0, so recovery scans the segment.
+    const again = await openTestLog(dir.path, {}, { cleanShutdown: false, recoveryPoint: 0 });
+    expect(again.log.recovery?.segmentsScanned).toBe(1);
+    expect(await again.log.append(idempotentBatch(31, 0, 3, ['v3']))).toMatchObject({ baseOffset: offsets[3] });
+    await expect(again.log.append(idempotentBatch(31, 0, 9, ['gap']))).rejects.toMatchObject({ kafkaErrorCode: 45 });
+    await again.log.close();
+    await first.log.close().catch(() => undefined);
   });
 
   it('rebuilds producer state after a restart, from a snapshot at a roll and a scan after it', async () => {

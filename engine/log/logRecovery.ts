@@ -2,9 +2,9 @@
 // decisions and log lines; the scan itself is the recoverSegment task), dropping torn segments,
 // the producer state, and the records-validated-from marker. Runs before the log serves anything,
 // on a LogState nothing else touches yet.
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDirectory } from '../../segments/checkpointFile.js';
+import { fsyncDirectory, readWholeFile } from '../../segments/checkpointFile.js';
 import { CorruptBatchError, LogSegment, writeFileSynced, type SegmentScanFacts } from '../../segments/logSegment.js';
 import { DELETED_SUFFIX, RECORDS_VALIDATED_MARKER, parseSegmentFileName, segmentPath } from '../../segments/segmentNames.js';
 import { StorageError } from '../errors.js';
@@ -105,7 +105,7 @@ async function loadProducerState(state: LogState, found: readonly number[]): Pro
   let from = state.logStart;
   for (const offset of snapshots) {
     try {
-      const restored = ProducerStateManager.fromSnapshot(await readFile(segmentPath(state.dir, offset, SNAPSHOT_SUFFIX)));
+      const restored = ProducerStateManager.fromSnapshot(await readWholeFile(segmentPath(state.dir, offset, SNAPSHOT_SUFFIX)));
       state.producers = restored;
       from = Math.max(offset, state.logStart);
       break;
@@ -115,6 +115,8 @@ async function loadProducerState(state: LogState, found: readonly number[]): Pro
   }
   try {
     for (let i = state.segmentIndexFor(from); i < state.segments.length; i++) {
+      // A segment recovery just scanned and found without producer batches need not be read again.
+      if (state.segments[i]!.knownFreeOfProducerBatches) continue;
       // The log is history, not requests: every producer batch is recorded as it stands.
       await state.segments[i]!.forEachBatchHeader(from, (header) => {
         if (header.producerId >= 0) state.producers.record(header, header.baseOffset, state.clock.nowMs());
@@ -218,7 +220,7 @@ async function dropSegmentsFrom(state: LogState, index: number, report: Recovery
 export async function loadRecordsValidatedMarker(state: LogState, markerListed: boolean): Promise<void> {
   const path = join(state.dir, RECORDS_VALIDATED_MARKER);
   const text = markerListed
-    ? await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    ? await readWholeFile(path).then((bytes) => bytes.toString('utf8')).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOENT') return null;
         throw error;
       })
